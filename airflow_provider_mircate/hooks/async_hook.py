@@ -1,0 +1,150 @@
+"""The asynchronous Mircate hook, for triggers: same URLs, errors and retry policy as ``MircateHook``."""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from airflow_provider_mircate.hooks.base import MircateBaseHook
+from airflow_provider_mircate.hooks.retry import RetryMode, connection_error, error_from_response, summarize_body
+from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
+
+
+class MircateAsyncHook(MircateBaseHook):
+    """
+    Call the Mircate API from an event loop with ``httpx.AsyncClient``.
+
+    Use :meth:`load_settings` (or ``async with``) before the first call: it reads the connection in a
+    worker thread, so the event loop never blocks on the metadata database or a secrets backend.
+
+    :param mircate_conn_id: the id of a connection of type ``mircate``.
+    :param settings: ready settings that replace the connection lookup.
+    """
+
+    _client: httpx.AsyncClient | None = None
+
+    async def load_settings(self) -> MircateConnectionSettings:
+        """Read and validate the connection without blocking the event loop."""
+        if "settings" not in self.__dict__:
+            if self._given_settings is not None:
+                settings = self._given_settings
+            else:
+                conn = await self.aget_connection(self.mircate_conn_id)
+                settings = MircateConnectionSettings.from_connection(conn)
+            # Fill the cached property so that the sync helpers (build_url, retry_policy) can use it.
+            self._given_settings = settings
+            await asyncio.to_thread(lambda: self.settings)
+        return self.settings
+
+    async def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            s = await self.load_settings()
+            self._client = httpx.AsyncClient(
+                headers=self._headers(),
+                verify=s.verify,
+                timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled async client."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> MircateAsyncHook:
+        await self.load_settings()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def call(
+        self,
+        method: str,
+        *,
+        api_class: str | None = None,
+        http_method: str = "POST",
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        retry_mode: RetryMode = "idempotent",
+    ) -> Any:
+        """Send one API call and return its parsed JSON body; the async twin of ``MircateHook.call``."""
+        client = await self._get_client()
+        url = self.build_url(method, api_class)
+        policy = self.retry_policy
+        attempt = 0
+        while True:
+            delay = self.rate_limiter.reserve()
+            if delay:
+                await asyncio.sleep(delay)
+            reason: str
+            try:
+                response = await client.request(http_method, url, json=json, params=dict(params or {}))
+            except httpx.HTTPError as exc:
+                kind = "not_sent" if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) else "ambiguous"
+                reason = type(exc).__name__
+                if attempt >= policy.max_retries or not policy.should_retry_failure(kind, retry_mode):
+                    raise connection_error(method, url, f"{reason}: {exc}", attempts=attempt + 1) from exc
+                wait = policy.backoff(attempt)
+            else:
+                status = response.status_code
+                if status < 400:
+                    if status == 204 or not response.content:
+                        return None
+                    try:
+                        return jsonlib.loads(response.content)
+                    except ValueError:
+                        reason = "truncated body"
+                        if attempt >= policy.max_retries or retry_mode != "idempotent":
+                            raise connection_error(method, url, reason, attempts=attempt + 1) from None
+                        wait = policy.backoff(attempt)
+                else:
+                    self.log.debug("Mircate %s answered HTTP %s: %s", method, status, summarize_body(response.content))
+                    retryable = policy.should_retry_status(status, retry_mode)
+                    if not retryable or attempt >= policy.max_retries:
+                        raise error_from_response(
+                            status,
+                            response.content,
+                            method=method,
+                            conn_id=self.mircate_conn_id,
+                            after_retries=retryable,
+                        )
+                    reason = f"HTTP {status}"
+                    wait = policy.wait_for_status(
+                        attempt, status, response.headers.get("Retry-After"), self._describe(method)
+                    )
+            attempt += 1
+            self.log.warning(
+                "Mircate %s failed with %s; retry %d of %d in %.2f s",
+                method,
+                reason,
+                attempt,
+                policy.max_retries,
+                wait,
+            )
+            await asyncio.sleep(wait)
+
+    async def check_batch_status(
+        self,
+        batch_id: str,
+        *,
+        method: str = "checkBatchStatus",
+        id_field: str = "batchId",
+        api_class: str | None = None,
+        http_method: str | None = None,
+    ) -> dict[str, Any]:
+        """Return the status dict of one batch; the async twin of ``MircateHook.check_batch_status``."""
+        settings = await self.load_settings()
+        api_class = api_class or settings.api_class
+        verb = http_method or ("GET" if api_class == "MerchantAPI" else "POST")
+        if verb == "GET":
+            answer = await self.call(method, api_class=api_class, http_method="GET", params={id_field: batch_id})
+        else:
+            answer = await self.call(method, api_class=api_class, json={id_field: batch_id})
+        return answer or {}

@@ -1,0 +1,115 @@
+"""Connection handling shared by the sync and the async Mircate hooks."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_mircate.hooks.retry import RateLimiter, RetryPolicy
+from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
+
+
+class MircateBaseHook(BaseHook):
+    """
+    Load and validate a ``mircate`` connection and build API URLs from it.
+
+    The connection is read on first use, never in ``__init__``, so building a hook at DAG parse time
+    makes no database call.
+
+    :param mircate_conn_id: the id of a connection of type ``mircate``.
+    :param settings: ready settings that replace the connection lookup (for tests and scripts).
+    """
+
+    conn_name_attr = "mircate_conn_id"
+    default_conn_name = "mircate_default"
+    conn_type = "mircate"
+    hook_name = "Mircate"
+
+    def __init__(
+        self,
+        mircate_conn_id: str = default_conn_name,
+        *,
+        settings: MircateConnectionSettings | None = None,
+    ) -> None:
+        super().__init__()
+        if not mircate_conn_id and settings is None:
+            raise ValueError(
+                "mircate_conn_id is empty. Pass the id of a connection of type 'mircate', "
+                "for example 'mircate_default'."
+            )
+        self.mircate_conn_id = mircate_conn_id
+        self._given_settings = settings
+
+    @cached_property
+    def settings(self) -> MircateConnectionSettings:
+        """The validated connection settings; the API key is registered with the secret masker."""
+        if self._given_settings is not None:
+            settings = self._given_settings
+        else:
+            settings = MircateConnectionSettings.from_connection(self.get_connection(self.mircate_conn_id))
+        mask_secret(settings.api_key)
+        return settings
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(
+            max_retries=s.max_retries,
+            backoff_base=s.backoff_base,
+            backoff_max=s.backoff_max,
+            max_retry_after=s.max_retry_after,
+        )
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.max_requests_per_second)
+
+    def method_name(self, name: str) -> str:
+        """Return the live name of a contract method, after the connection's ``method_names`` map."""
+        return self.settings.method_names.get(name, name)
+
+    def build_url(self, method: str, api_class: str | None = None) -> str:
+        """Return ``{host}/{project_id}/CALL/{api_class}/{method}/{account_id}`` for a contract method."""
+        s = self.settings
+        return (
+            f"{s.base_url}/{s.project_id}/CALL/{api_class or s.api_class}/"
+            f"{self.method_name(method)}/{s.account_id}"
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-api-key": self.settings.api_key, "Accept": "application/json"}
+
+    def _describe(self, method: str) -> str:
+        return f"Mircate {method} (connection {self.mircate_conn_id!r})"
+
+    @staticmethod
+    def _test_call(api: str) -> tuple[str, str, str | None]:
+        """Return the cheap authenticated call for ``test_connection``: (method, HTTP verb, class)."""
+        if api == "merchant":
+            # NOTE: the merchant read used here (listExports, POST) is an assumed name; override it with
+            # the connection extra method_names if the live API differs.
+            return "listExports", "POST", None
+        return "getProductSettings", "GET", None
+
+    @staticmethod
+    def _explain_failure(exc: Exception, conn_id: str) -> str:
+        from airflow_provider_mircate.exceptions import (
+            MircateAuthError,
+            MircateConnectionError,
+            MircateNotFoundError,
+        )
+
+        if isinstance(exc, MircateAuthError):
+            return (
+                f"Access denied (HTTP 403): wrong API key or unknown account. Check the password (API key) "
+                f"and login (account id) of connection {conn_id!r}."
+            )
+        if isinstance(exc, MircateNotFoundError):
+            return (
+                f"Unknown account or project (HTTP 404). Check the login (account id) and the extra "
+                f"project_id of connection {conn_id!r}."
+            )
+        if isinstance(exc, MircateConnectionError):
+            return f"Host unreachable: {exc}"
+        return str(exc)
