@@ -10,7 +10,13 @@ from typing import Any
 import httpx
 
 from airflow_provider_mircate.hooks.base import MircateBaseHook
-from airflow_provider_mircate.hooks.retry import RetryMode, connection_error, error_from_response, summarize_body
+from airflow_provider_mircate.hooks.retry import (
+    FailureKind,
+    RetryMode,
+    connection_error,
+    error_from_response,
+    summarize_body,
+)
 from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
 
 
@@ -87,7 +93,9 @@ class MircateAsyncHook(MircateBaseHook):
             try:
                 response = await client.request(http_method, url, json=json, params=dict(params or {}))
             except httpx.HTTPError as exc:
-                kind = "not_sent" if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) else "ambiguous"
+                kind: FailureKind = (
+                    "not_sent" if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) else "ambiguous"
+                )
                 reason = type(exc).__name__
                 if attempt >= policy.max_retries or not policy.should_retry_failure(kind, retry_mode):
                     raise connection_error(method, url, f"{reason}: {exc}", attempts=attempt + 1) from exc
@@ -105,7 +113,9 @@ class MircateAsyncHook(MircateBaseHook):
                             raise connection_error(method, url, reason, attempts=attempt + 1) from None
                         wait = policy.backoff(attempt)
                 else:
-                    self.log.debug("Mircate %s answered HTTP %s: %s", method, status, summarize_body(response.content))
+                    self.log.debug(
+                        "Mircate %s answered HTTP %s: %s", method, status, summarize_body(response.content)
+                    )
                     retryable = policy.should_retry_status(status, retry_mode)
                     if not retryable or attempt >= policy.max_retries:
                         raise error_from_response(
@@ -140,11 +150,9 @@ class MircateAsyncHook(MircateBaseHook):
         http_method: str | None = None,
     ) -> dict[str, Any]:
         """Return the status dict of one batch; the async twin of ``MircateHook.check_batch_status``."""
-        settings = await self.load_settings()
-        api_class = api_class or settings.api_class
-        verb = http_method or ("GET" if api_class == "MerchantAPI" else "POST")
-        if verb == "GET":
-            answer = await self.call(method, api_class=api_class, http_method="GET", params={id_field: batch_id})
-        else:
-            answer = await self.call(method, api_class=api_class, json={id_field: batch_id})
+        await self.load_settings()
+        api_class, verb, kwargs = self.batch_status_request(
+            batch_id, id_field=id_field, api_class=api_class, http_method=http_method
+        )
+        answer = await self.call(method, api_class=api_class, http_method=verb, **kwargs)
         return answer or {}

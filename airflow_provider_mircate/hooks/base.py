@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
+
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
@@ -76,6 +78,20 @@ class MircateBaseHook(BaseHook):
             f"{s.base_url}/{s.project_id}/CALL/{api_class or s.api_class}/"
             f"{self.method_name(method)}/{s.account_id}"
         )
+
+    def batch_status_request(
+        self, batch_id: str, *, id_field: str, api_class: str | None, http_method: str | None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """
+        Return ``(api_class, verb, call kwargs)`` for a batch status query.
+
+        PIM batches are queried with POST and a JSON body, merchant batches with GET and a query string.
+        """
+        api_class = api_class or self.settings.api_class
+        verb = http_method or ("GET" if api_class == "MerchantAPI" else "POST")
+        if verb == "GET":
+            return api_class, verb, {"params": {id_field: batch_id}}
+        return api_class, verb, {"json": {id_field: batch_id}}
 
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self.settings.api_key, "Accept": "application/json"}

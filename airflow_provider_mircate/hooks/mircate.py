@@ -139,7 +139,9 @@ class MircateHook(MircateBaseHook):
                         return outcome
                     # The status arrived but the body was cut short: the request was applied.
                     reason = "truncated body"
-                    if attempt >= policy.max_retries or not policy.should_retry_failure("ambiguous", retry_mode):
+                    if attempt >= policy.max_retries or not policy.should_retry_failure(
+                        "ambiguous", retry_mode
+                    ):
                         raise connection_error(method, url, reason, attempts=attempt + 1)
                     wait = policy.backoff(attempt)
                 else:
@@ -152,7 +154,9 @@ class MircateHook(MircateBaseHook):
                             status, body, method=method, conn_id=self.mircate_conn_id, after_retries=retryable
                         )
                     reason = f"HTTP {status}"
-                    wait = policy.wait_for_status(attempt, status, response.headers.get("Retry-After"), describe)
+                    wait = policy.wait_for_status(
+                        attempt, status, response.headers.get("Retry-After"), describe
+                    )
             attempt += 1
             self.log.warning(
                 "Mircate %s failed with %s; retry %d of %d in %.2f s",
@@ -219,7 +223,11 @@ class MircateHook(MircateBaseHook):
             # NOTE: whether pageFrom is a record offset or a page number is not settled by the public
             # reference; the connection extra paging switches between the two.
             page = self.get_products_page(
-                page_from=page_from, page_size=page_size, filters=filters, sorts=sorts, search_text=search_text
+                page_from=page_from,
+                page_size=page_size,
+                filters=filters,
+                sorts=sorts,
+                search_text=search_text,
             )
             items = page.get("products") or []
             for item in items:
@@ -296,15 +304,12 @@ class MircateHook(MircateBaseHook):
         """
         Return ``{batchId, status, total, processed, failed, errors}`` for one batch.
 
-        PIM batches are queried with POST and a JSON body; merchant batches with GET and a query string.
         NOTE: the method name and answer shape are assumed; each is a parameter.
         """
-        api_class = api_class or self.settings.api_class
-        verb = http_method or ("GET" if api_class == "MerchantAPI" else "POST")
-        if verb == "GET":
-            answer = self.call(method, api_class=api_class, http_method="GET", params={id_field: batch_id})
-        else:
-            answer = self.call(method, api_class=api_class, json={id_field: batch_id})
+        api_class, verb, kwargs = self.batch_status_request(
+            batch_id, id_field=id_field, api_class=api_class, http_method=http_method
+        )
+        answer = self.call(method, api_class=api_class, http_method=verb, **kwargs)
         return answer or {}
 
     def delete_product(self, product_id: str) -> Any:
@@ -329,7 +334,9 @@ class MircateHook(MircateBaseHook):
         }
         return self.call("attachProductAttributeImage", api_class="PIMAPI", json=body, retry_mode="create")
 
-    def attach_category_image(self, *, category_code: str, image_base64: str, extension: str) -> dict[str, Any]:
+    def attach_category_image(
+        self, *, category_code: str, image_base64: str, extension: str
+    ) -> dict[str, Any]:
         """Upload a category image; return ``{imageId, extension, filename}``. Retried as attach above."""
         body = {"image": image_base64, "categoryCode": category_code, "extension": extension}
         return self.call("attachCategoryImage", api_class="PIMAPI", json=body, retry_mode="create")
@@ -357,7 +364,9 @@ class MircateHook(MircateBaseHook):
 
     def upsert_attributes(self, attributes: Sequence[Mapping[str, Any]]) -> Any:
         """Create or update attributes in the shape of ``productSettings.attributes``."""
-        return self.call("upsertAttributes", api_class="PIMAPI", json={"attributes": [dict(a) for a in attributes]})
+        return self.call(
+            "upsertAttributes", api_class="PIMAPI", json={"attributes": [dict(a) for a in attributes]}
+        )
 
     def delete_attribute(self, code: str) -> Any:
         """Delete one attribute by code."""

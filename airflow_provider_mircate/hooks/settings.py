@@ -140,7 +140,9 @@ def parse_extras(conn_id: str, extras: dict[str, Any]) -> dict[str, Any]:
     result["paging"] = _choice(conn_id, "paging", values["paging"], PAGING_MODES)
     for key in ("connect_timeout", "read_timeout", "backoff_base", "backoff_max", "max_retry_after"):
         result[key] = _number(conn_id, key, values[key], minimum=0.0, exclusive=key.endswith("timeout"))
-    result["max_retries"] = int(_number(conn_id, "max_retries", values["max_retries"], minimum=0, integer=True))
+    result["max_retries"] = int(
+        _number(conn_id, "max_retries", values["max_retries"], minimum=0, integer=True)
+    )
     rps = values["max_requests_per_second"]
     result["max_requests_per_second"] = (
         None if rps is None else _number(conn_id, "max_requests_per_second", rps, minimum=0.0, exclusive=True)
@@ -170,7 +172,9 @@ def _choice(conn_id: str, key: str, value: Any, allowed: tuple[str, ...]) -> str
 def _number(
     conn_id: str, key: str, value: Any, *, minimum: float, exclusive: bool = False, integer: bool = False
 ) -> float:
-    unit = "an integer" if integer else "a number of seconds" if key != "max_requests_per_second" else "a number"
+    unit = (
+        "an integer" if integer else "a number of seconds" if key != "max_requests_per_second" else "a number"
+    )
     if isinstance(value, bool):
         number = None
     elif isinstance(value, (int, float)):
@@ -181,7 +185,9 @@ def _number(
         except ValueError:
             number = None
     if number is None or number != number or (integer and not number.is_integer()):
-        raise MircateConfigError(f"Connection {conn_id!r} has an invalid extra {key}={value!r}: expected {unit}.")
+        raise MircateConfigError(
+            f"Connection {conn_id!r} has an invalid extra {key}={value!r}: expected {unit}."
+        )
     if number < minimum or (exclusive and number == minimum):
         bound = "greater than" if exclusive else "at least"
         raise MircateConfigError(
