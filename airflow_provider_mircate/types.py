@@ -1,0 +1,45 @@
+"""Payload and XCom shapes returned by the provider's operators."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class MerchantFeedResult(TypedDict):
+    """The XCom value of a stock or price feed: the ``bulkOperationId``, its batches and item counts."""
+
+    bulk_operation_id: str
+    batch_ids: list[str]
+    sent: int
+    rejected: int
+
+
+class MerchantExportResult(TypedDict):
+    """The XCom value of a stock and price export: the export id and the URIs of the downloaded files."""
+
+    export_id: str
+    paths: list[str]
+    bytes: int
+
+
+class MerchantHistoryResult(TypedDict):
+    """The XCom value of a stock and price history dump: the JSON lines file and its record count."""
+
+    path: str
+    count: int
+
+
+class ImageFetchResult(TypedDict):
+    """
+    The XCom value of an image fetch: image counts by status, bytes written and the manifest URI.
+
+    ``bytes`` counts only the images fetched in this run; ``manifest_path`` is ``None`` when no manifest
+    was written.
+    """
+
+    fetched: int
+    skipped: int
+    missing: int
+    failed: int
+    bytes: int
+    manifest_path: str | None
