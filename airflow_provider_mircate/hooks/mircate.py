@@ -28,6 +28,8 @@ from airflow_provider_mircate.hooks.retry import (
 from airflow_provider_mircate.utils.merchant_items import check_frequency
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
 
 MAX_BULK_ITEMS = 500
@@ -243,6 +245,32 @@ class MircateHook(MircateBaseHook):
             total = page.get("totalProducts")
             if len(items) < page_size or (isinstance(total, int) and offset >= total):
                 return
+
+    def iter_products_sliced(
+        self,
+        *,
+        updated_since: datetime | str | None = None,
+        updated_until: datetime | str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+        result_window: int = RESULT_WINDOW,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield every matching product as canonical records, past the result window, once each.
+
+        See :func:`airflow_provider_mircate.hooks.slicing.iter_products_sliced` for the slicing and its
+        memory use (about 100 bytes a product).
+        """
+        from airflow_provider_mircate.hooks.slicing import iter_products_sliced
+
+        return iter_products_sliced(
+            self,
+            updated_since=updated_since,
+            updated_until=updated_until,
+            filters=filters,
+            page_size=page_size,
+            result_window=result_window,
+        )
 
     def get_product_settings(self) -> dict[str, Any]:
         """Return ``productSettings``: attributes, attribute options, families, groups and group types."""
