@@ -47,8 +47,8 @@ $(MIN_VENV)/.installed: constraints/airflow-min.txt requirements/airflow-min.in 
 
 # The unit tests once more on the lowest Airflow release the package claims (3.1.x).
 test-min: $(MIN_VENV)/.installed
-	$(MIN_VENV)/bin/python -m pytest -m "not s3 and not dagrun and not reliability" -p no:randomly \
-		tests/hooks tests/testing
+	MIRCATE_TEST_AIRFLOW_HOME=$(CURDIR)/.airflow/test-min $(MIN_VENV)/bin/python -m pytest \
+		-m "not s3 and not dagrun and not reliability" tests/hooks tests/testing
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py
