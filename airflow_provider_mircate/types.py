@@ -43,3 +43,20 @@ class ImageFetchResult(TypedDict):
     failed: int
     bytes: int
     manifest_path: str | None
+
+
+# -- product export ---------------------------------------------------------------------------------
+
+
+class ExportResult(TypedDict):
+    """
+    The XCom value of a product export.
+
+    ``path`` is the JSON lines file and ``count`` its number of products. ``image_filenames_path`` is the
+    file of distinct image filenames (``None`` when none was asked for) and ``image_count`` its lines.
+    """
+
+    path: str
+    count: int
+    image_filenames_path: str | None
+    image_count: int
