@@ -4,6 +4,28 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+# -- product upsert ---------------------------------------------------------------------------------
+
+
+class UpsertResult(TypedDict):
+    """
+    The XCom value of a product upsert.
+
+    ``batch_ids`` lists the bulk batches in chunk order (empty for a single ``upsertProduct`` call and for
+    a dry run). ``upserted`` counts the products sent, ``rejected`` the invalid records left out,
+    ``valid`` the records that passed validation (sent, or to be sent in a dry run) and ``dry_run``
+    whether nothing was sent.
+    """
+
+    batch_ids: list[str]
+    upserted: int
+    rejected: int
+    valid: int
+    dry_run: bool
+
+
+# -- merchant feeds ---------------------------------------------------------------------------------
+
 
 class MerchantFeedResult(TypedDict):
     """The XCom value of a stock or price feed: the ``bulkOperationId``, its batches and item counts."""
