@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -70,7 +70,7 @@ class ItemRules:
         *,
         sku_pattern: str = DEFAULT_SKU_PATTERN,
         max_decimals: int = DEFAULT_MAX_DECIMALS,
-        currencies: Collection[str] | None = None,
+        currencies: Iterable[str] | None = None,
     ) -> ItemRules:
         """Build rules from operator arguments, turning ``currencies`` into a frozen set."""
         allowed = None if currencies is None else frozenset(str(code) for code in currencies)
