@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SORTS = {"updatedAt": "asc", "id": "asc"}
 MAX_SKU_LENGTH = 255
-_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def to_epoch_ms(value: datetime | str | int | float) -> int:
@@ -59,6 +59,7 @@ def _parse_iso(text: str) -> datetime:
             f"Invalid timestamp {text!r}: expected ISO-8601 such as '2024-05-01T12:00:00.000Z'."
         )
     day, clock, fraction, zone = match.groups()
+    clock = clock or "00:00:00"
     if clock.count(":") == 1:
         clock += ":00"
     micro = (fraction or "0")[:6].ljust(6, "0")
