@@ -17,7 +17,7 @@ from airflow_provider_mircate.utils.attributes import AttributeCatalog, Attribut
 DATA_TYPES = ("PRODUCT", "PRODUCT_MODEL")
 STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED")
 SKU_PATTERN = re.compile(r"[A-Za-z0-9_]{1,255}")
-AMOUNT_PATTERN = re.compile(r"\d+(\.\d+)?")
+AMOUNT_PATTERN = re.compile(r"-?\d+(\.\d+)?")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 STRING_TYPES = ("TEXT", "TEXTAREA", "IDENTIFIER")
@@ -85,8 +85,10 @@ def validate_product(record: Any, position: int, catalog: AttributeCatalog | Non
     if data_type not in DATA_TYPES:
         problems.add("dataType", f"dataType={_show(data_type)} is invalid: use one of {list(DATA_TYPES)}.")
     parent = record.get("parent")
-    if parent is not None and (not isinstance(parent, str) or not parent):
-        problems.add("parent", f"parent={_show(parent)} is invalid: give the code of a product model.")
+    if parent is not None and (not isinstance(parent, str) or not SKU_PATTERN.fullmatch(parent)):
+        problems.add(
+            "parent", f"parent={_show(parent)} is invalid: give the code of a product model ([A-Za-z0-9_])."
+        )
     data = record.get("data")
     if not isinstance(data, Mapping):
         hint = " Wrap the product fields in 'data'." if "sku" in record else ""
@@ -116,8 +118,10 @@ def _check_identity(data: Mapping[str, Any], data_type: Any, problems: _Collecto
     code = data.get("code")
     if data_type == "PRODUCT_MODEL" and (code is None or code == ""):
         problems.add("data.code", "data.code is missing: a PRODUCT_MODEL needs a code.")
-    elif code is not None and (not isinstance(code, str) or not code):
-        problems.add("data.code", f"data.code={_show(code)} is invalid: use a non-empty string.")
+    elif code is not None and (not isinstance(code, str) or not SKU_PATTERN.fullmatch(code)):
+        problems.add(
+            "data.code", f"data.code={_show(code)} is invalid: use 1-255 characters of A-Z, a-z, 0-9 and '_'."
+        )
     family = data.get("family")
     if not isinstance(family, str) or not family:
         state = "missing" if family is None else f"{_show(family)}, which is invalid"
