@@ -26,11 +26,15 @@ class ApiClient:
         self.api_key = emulator.merchant_api_key if merchant else emulator.api_key
 
     def url(self, method: str) -> str:
-        return f"{self.emulator.url}/{self.emulator.project_id}/CALL/{self.api_class}/{method}/{self.account_id}"
+        return (
+            f"{self.emulator.url}/{self.emulator.project_id}/CALL/{self.api_class}/{method}/{self.account_id}"
+        )
 
     def post(self, method: str, body: Any = None, **kwargs: Any) -> requests.Response:
         headers = {"x-api-key": self.api_key, **kwargs.pop("headers", {})}
-        return self.session.post(self.url(method), json=body if body is not None else {}, headers=headers, **kwargs)
+        return self.session.post(
+            self.url(method), json=body if body is not None else {}, headers=headers, **kwargs
+        )
 
     def get(self, method: str, params: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
         headers = {"x-api-key": self.api_key, **kwargs.pop("headers", {})}

@@ -166,7 +166,9 @@ def test_control_requests_endpoint(api, emulator):
 
 
 def test_control_faults_endpoint_roundtrip(emulator):
-    response = requests.post(f"{emulator.url}/_emulator/faults", json={"rate": 0.5, "kinds": ["503"]}, timeout=5)
+    response = requests.post(
+        f"{emulator.url}/_emulator/faults", json={"rate": 0.5, "kinds": ["503"]}, timeout=5
+    )
     assert response.status_code == 200
     current = requests.get(f"{emulator.url}/_emulator/faults", timeout=5).json()
     assert current["rate"] == 0.5

@@ -66,6 +66,7 @@ class BatchWorker:
         """
         with self._cond:
             self._pause_remaining = after_items
+            self._cond.notify_all()
 
     def resume(self) -> None:
         """Let paused batches continue."""
@@ -111,8 +112,8 @@ class BatchWorker:
         """
         self.state.update_batch(batch_id, status="RUNNING", startedAt=self.state.now())
         if fail_whole:
-            errors = [{"sku": None, "message": "The batch failed as a whole (injected fault)."}]
-            self._finish(batch_id, "FAILED", processed=len(items), failed=len(items), errors=errors)
+            whole = [{"sku": None, "message": "The batch failed as a whole (injected fault)."}]
+            self._finish(batch_id, "FAILED", processed=len(items), failed=len(items), errors=whole)
             return
         failed = 0
         errors: list[dict[str, Any]] = []

@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     emulator.start()
     try:
         info = _connection_info(emulator)
-        _print_info(info)
         if args.ready_file:
             _write_ready_file(Path(args.ready_file), info)
+        _print_info(info)
         stop.wait()
     finally:
         emulator.stop()

@@ -117,6 +117,7 @@ class Dispatcher:
         entry.update(api_class=api_class, method=method, account_id=account_id)
         if project_id != emulator.project_id:
             raise ApiError(404, f"Project {project_id!r} not found.")
+        expected_key: str | None
         if api_class == "PIMAPI":
             methods, expected_account, expected_key = PIM_METHODS, emulator.account_id, emulator.api_key
         elif api_class == "MerchantAPI" and emulator.merchant_account_id is not None:

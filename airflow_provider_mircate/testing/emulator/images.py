@@ -88,10 +88,12 @@ def target_size(width: int, height: int, params: dict[str, Any]) -> tuple[int, i
     ``cover`` and ``outside`` scale to cover the box, ``contain`` and ``inside`` to fit inside it, and
     ``fill`` stretches to the box.
     """
-    box_w, box_h = params.get("width"), params.get("height")
+    box_w: int | None = params.get("width")
+    box_h: int | None = params.get("height")
     if box_w is None and box_h is None:
         return None
     if box_h is None:
+        assert box_w is not None
         return box_w, max(1, round(height * box_w / width))
     if box_w is None:
         return max(1, round(width * box_h / height)), box_h
@@ -117,7 +119,7 @@ def transform(data: bytes, extension: str, params: dict[str, Any]) -> tuple[byte
         raise invalid("This Pillow build cannot write avif; use another format.", "format", "avif")
     background = _background(params.get("background"), ImageColor)
 
-    image = Image.open(io.BytesIO(data))
+    image: Any = Image.open(io.BytesIO(data))
     image.load()
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
@@ -270,7 +272,8 @@ def make_test_image(width: int = 640, height: int = 480, seed: int = 0, format: 
             draw.ellipse((x0, y0, x1, y1), fill=colour)
         else:
             draw.rectangle((x0, y0, x1, y1), fill=colour)
-    noise = Image.effect_noise((width, height), 24).convert("RGB")
+    # Pillow's effect_noise draws from its own generator, so the noise comes from the seeded one instead.
+    noise = Image.frombytes("L", (width, height), rng.randbytes(width * height)).convert("RGB")
     image = Image.blend(image, noise, 0.08).filter(ImageFilter.SMOOTH)
     fmt = format.lower()
     if fmt == "gif":

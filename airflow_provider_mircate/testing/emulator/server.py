@@ -108,7 +108,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
