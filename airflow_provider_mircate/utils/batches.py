@@ -277,7 +277,7 @@ def _describe(summaries: list[BatchSummary], finished: int, failed_ids: list[str
             f"batch {batch_id} sku {error.get('sku', '?')}: {error.get('message', error)}"
             for batch_id, error in errors
         )
-        message += f" First errors: {shown}."
+        message += f" First errors: {shown.rstrip('.')}."
     return message
 
 
