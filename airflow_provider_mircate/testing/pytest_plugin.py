@@ -27,7 +27,7 @@ TEST_CONNECTION_EXTRAS = {
 
 @pytest.fixture
 def mircate_emulator() -> Iterator[MircateEmulator]:
-    """A started Mircate emulator on 127.0.0.1 with a free port, stopped after the test."""
+    """Start a Mircate emulator on 127.0.0.1 with a free port for one test, and stop it afterwards."""
     from airflow_provider_mircate.testing.emulator import MircateEmulator
 
     emulator = MircateEmulator(

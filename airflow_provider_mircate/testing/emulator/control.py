@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def handle(
     emulator: MircateEmulator, http_method: str, path: str, query: dict[str, str], headers: Any, body: bytes
 ) -> Reply:
-    """Answer ``GET requests|faults|state|health``, ``POST faults|reset`` and ``GET files/{exportId}/{name}``."""
+    """Handle ``GET requests|faults|state|health``, ``POST faults|reset`` and ``GET files/{exportId}/{name}``."""
     name = path[len("/_emulator/") :].strip("/")
     if name.startswith("files/"):
         return _export_file(emulator, name, headers, http_method)

@@ -42,7 +42,7 @@ class MircateEmulator:
     :param project_id: the first URL segment.
     :param seed: seeds the ids and the fault draws, so a run can be repeated.
     :param state_file: a SQLite file to keep the state in across restarts; None keeps it in memory only.
-    :param merchant_account_id: the merchant project id; the ``MerchantAPI`` class answers only when this
+    :param merchant_account_id: the merchant project id; the ``MerchantAPI`` class is served only when this
         and ``merchant_api_key`` are set.
     :param merchant_api_key: the stock and price key.
     :param host: the address to listen on; keep the loopback default unless a test needs another.

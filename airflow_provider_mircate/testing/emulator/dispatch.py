@@ -35,7 +35,7 @@ class Dispatcher:
         self.emulator = emulator
 
     def handle(self, http_method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
-        """Answer one request; the control paths under ``/_emulator/`` skip authentication and faults."""
+        """Build the reply to one request. The control paths under ``/_emulator/`` skip authentication and faults."""
         path, _, query_string = raw_path.partition("?")
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         if path.startswith("/_emulator/"):

@@ -32,7 +32,7 @@ class FaultSettings:
         as integers, fractions as decimals.
     :param retry_after_date: send ``Retry-After`` as an HTTP date instead of seconds.
     :param methods: method names that faults may hit; None means every method.
-    :param rate_limit_rps: answer 429 with ``Retry-After`` beyond this many API requests per second.
+    :param rate_limit_rps: return 429 with ``Retry-After`` beyond this many API requests per second.
     :param fail_after: ``{"method", "count", "status"}``: once ``count`` calls of ``method`` changed
         state, every later call of it fails with ``status`` (default 500) without changing state.
     :param stall_seconds: how long the ``timeout`` fault stalls, seconds.

@@ -2,7 +2,7 @@
 Handlers of the merchant stock and price methods (class ``MerchantAPI``).
 
 NOTE: the class segment, the method names, the item shapes, the ``?batchId=`` status query and the
-export flow are assumed from the prose of Mircate's merchant reference; confirm them against a live
+export flow are assumed from the prose of Mircate's merchant reference. Confirm them against a live
 account. Batching by 500, ``bulkOperationId``, ``frequency`` and a separate API key are documented.
 """
 

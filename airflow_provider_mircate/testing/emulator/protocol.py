@@ -37,9 +37,9 @@ def invalid(message: str, field_name: str | None = None, value: Any = None) -> A
 @dataclass
 class Reply:
     """
-    What the HTTP layer sends back.
+    The response the HTTP layer sends back.
 
-    ``action`` is ``send`` for a normal response; ``reset``, ``timeout`` and ``truncate`` break the
+    ``action`` is ``send`` for a normal response. ``reset``, ``timeout`` and ``truncate`` break the
     connection in the way the fault of that name describes.
     """
 

@@ -23,8 +23,8 @@ class ProductQuery:
 
     Filtering and sorting 100,000 records takes a few hundred milliseconds, and an export reads the
     same query page after page. The sorted key list of each query is therefore cached, keyed by the
-    filters, sorts, search text and the product version of the state; any product write bumps the
-    version and so retires every cached list.
+    filters, sorts, search text and the product version of the state. Any product write bumps the
+    version, so it retires every cached list.
     """
 
     def __init__(self, state: EmulatorState, paging: str = "offset", cache_size: int = 16) -> None:
