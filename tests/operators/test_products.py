@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_mircate.exceptions import (
     MircateBatchFailedError,
@@ -21,6 +20,11 @@ from airflow_provider_mircate.exceptions import (
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.operators.products import MircateUpsertProductOperator
 from airflow_provider_mircate.testing.emulator import MircateEmulator
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1 defines it in the core package only.
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 UPSERT_METHODS = ("upsertProduct", "bulkProductUpsert")
 
@@ -402,6 +406,7 @@ def test_api_key_never_logged(
 
 
 def test_openlineage_datasets(mircate_conn: MircateEmulator, tmp_path: Path, catalog_file: Path) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
     lineage = operator(tmp_path, source=f"file://{catalog_file}").get_openlineage_facets_on_complete(None)
     assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", str(catalog_file))]
     assert [(d.namespace, d.name) for d in lineage.outputs] == [
