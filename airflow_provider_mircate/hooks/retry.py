@@ -49,8 +49,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(text)
+    try:
+        # RFC 9110 sends whole seconds; a fractional value, which some test servers send, is accepted too.
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

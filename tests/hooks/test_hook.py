@@ -280,3 +280,21 @@ def test_loading_connection_registers_key_with_masker(make_hook):
     hook = make_hook()
     hook.settings  # noqa: B018 - loading the settings registers the key
     assert redact(f"echo {API_KEY}") == "echo ***"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("3", 3.0), ("0.25", 0.25), ("", None), ("soon", None), ("-4", 0.0)],
+)
+def test_parse_retry_after_seconds_forms(header, expected):
+    from airflow_provider_mircate.hooks.retry import parse_retry_after
+
+    assert parse_retry_after(header) == expected
+
+
+def test_parse_retry_after_http_date():
+    from airflow_provider_mircate.hooks.retry import parse_retry_after
+
+    now = 1_700_000_000.0
+    header = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after(header, now=now) == pytest.approx(30.0, abs=1.0)
