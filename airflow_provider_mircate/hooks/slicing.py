@@ -2,7 +2,7 @@
 Export every product past the search engine's result window by splitting the query into small slices.
 
 ``getProducts`` cannot page past ``pageFrom + pageSize = 10000``. The export therefore splits the query
-by half-open ``updatedAt`` ranges ``[lo, hi)`` until each range holds no more than one window, and splits
+by half-open ``updatedAt`` ranges ``[lo, hi)`` until each range contains no more than one window, and splits
 a single millisecond that still holds more by family and then by sku prefix.
 """
 
@@ -63,7 +63,12 @@ def _parse_iso(text: str) -> datetime:
     if clock.count(":") == 1:
         clock += ":00"
     micro = (fraction or "0")[:6].ljust(6, "0")
-    offset = "+00:00" if zone in (None, "Z") else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+    if zone in (None, "Z"):
+        offset = "+00:00"
+    elif ":" in zone:
+        offset = zone
+    else:
+        offset = f"{zone[:3]}:{zone[3:]}"
     try:
         return datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")
     except ValueError as exc:
@@ -386,8 +391,8 @@ def iter_products_sliced(
     Yield every product that matches, as canonical records, however many there are.
 
     The query is split into half-open ``updatedAt`` ranges ``[lo, hi)``. Each range is counted with a
-    one-record query and bisected while it holds more than ``result_window`` products. A single
-    millisecond that still holds more is split by family (from ``getProductSettings``) and then by sku
+    one-record query and bisected while it contains more than ``result_window`` products. A single
+    millisecond that still contains more is split by family (from ``getProductSettings``) and then by sku
     prefix (``searchText`` ``PREFIX*``, checked again on the client because the search also matches
     product codes). Each range is read sorted by ``updatedAt`` and then ``id``.
 

@@ -1,9 +1,9 @@
 """
 Operators for the catalog structure: categories, attributes and their options, and product deletion.
 
-Mircate has no endpoint that cancels a call in progress, so these operators define no ``on_kill``: a
-killed task leaves the calls it already sent applied, and rerunning it is safe because every call here
-is an upsert or delete keyed by code or sku.
+Mircate has no endpoint that cancels a call in progress, so these operators define no ``on_kill``. A
+killed task leaves the calls it already sent applied. Rerunning it is safe because every call here is
+an upsert or delete keyed by code or sku.
 """
 
 from __future__ import annotations
