@@ -3,7 +3,7 @@ Export every product past the search engine's result window by splitting the que
 
 ``getProducts`` cannot page past ``pageFrom + pageSize = 10000``. The export therefore splits the query
 by half-open ``updatedAt`` ranges ``[lo, hi)`` until each range contains no more than one window, and splits
-a single millisecond that still holds more by family and then by sku prefix.
+a single millisecond that still contains more by family and then by sku prefix.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def test_export_spread_over_time_bisects(emulator, hook, clock):
 
     assert sorted(exported) == sorted(skus)
     assert bad_requests(emulator) == []
-    # Counting and bisecting never needs the family or prefix split when every millisecond holds one product.
+    # With one product a millisecond, bisecting alone suffices: no family or prefix split.
     assert not [r for r in emulator.calls("getProductSettings")]
 
 

@@ -144,7 +144,7 @@ def test_transient_faults_back_off_without_spinning(mircate_conn, monkeypatch):
     batch_id = start_batch(1)
     mircate_conn.set_faults(rate=1.0, kinds=["503"], methods=["checkBatchStatus"])
 
-    # Waits of 0.05, 0.1, 0.2, 0.4 and 0.8 s fill a 1 s deadline with at most 5 polls; a fixed
+    # Waits of 0.05, 0.1, 0.2, 0.4 and 0.8 s fill a 1 s deadline with at most 5 polls. A fixed
     # 0.05 s interval would make about 20.
     trigger = MircateBatchStatusTrigger(
         batch_ids=[batch_id], mircate_conn_id=conn_id, poll_interval=0.05, deadline=time.time() + 1.0
