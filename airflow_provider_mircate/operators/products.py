@@ -70,7 +70,7 @@ class MircateUpsertProductOperator(BaseOperator):
         ``{dataType, parent?, data: {...}}``. (templated)
     :param source: a file of product records instead of ``products``: a URI such as
         ``s3://bucket/products.jsonl``, a local path or an ``ObjectStoragePath``. (templated)
-    :param source_conn_id: the connection of the store that holds ``source`` (an ``aws`` connection for
+    :param source_conn_id: the connection of the object store that contains ``source`` (an ``aws`` connection for
         ``s3://``); also used for ``rejects_path`` when ``rejects_conn_id`` is not set.
     :param source_format: ``jsonl``, ``json`` or ``csv``; taken from the file suffix when ``None``.
     :param batch_size: products per bulk request, 1 to 500.
@@ -78,7 +78,7 @@ class MircateUpsertProductOperator(BaseOperator):
         sends the valid records and writes the others to ``rejects_path``.
     :param rejects_path: where rejected records and their problems are written as JSON lines; required
         when ``on_invalid="skip"``. (templated)
-    :param rejects_conn_id: the connection of the store that holds ``rejects_path``.
+    :param rejects_conn_id: the connection of the object store that contains ``rejects_path``.
     :param on_duplicate: ``fail`` treats a repeated sku (or model code) as invalid; ``last_wins`` sends
         only the last record of each key.
     :param dry_run: validate and return the counts without sending anything.
@@ -89,7 +89,7 @@ class MircateUpsertProductOperator(BaseOperator):
     :param fail_on_item_errors: when waiting, fail if a finished batch reports failed items.
     :param checkpoint_path: where the checkpoint of sent batches is kept (a file, or a directory ending in
         ``/``); when ``None``, Airflow's task state store (3.3+) or a local temporary file. (templated)
-    :param checkpoint_conn_id: the connection of the store that holds ``checkpoint_path``.
+    :param checkpoint_conn_id: the connection of the object store that contains ``checkpoint_path``.
     :param attribute_types: attribute types as ``{code: TYPE}`` or ``{code: attribute dict}``, used to
         convert CSV cells and check values; when ``None`` they are read once from ``getProductSettings``
         if the input has attributes.
@@ -249,7 +249,7 @@ class MircateUpsertProductOperator(BaseOperator):
             scan = scanner.scan(product_input.rows())
         if scan.total == 0:
             raise MircateValidationError(
-                f"{product_input.name} holds no product records; give at least one product."
+                f"{product_input.name} contains no product records; give at least one product."
             )
         self.log.info(
             "Validated %d product record(s) from %s: %d valid, %d rejected, %d replaced by a later duplicate",

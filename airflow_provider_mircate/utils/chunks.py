@@ -190,7 +190,7 @@ class StateStoreChunkCheckpoint(ChunkCheckpoint):
     """
     A checkpoint in Airflow's task state store (Airflow 3.3+), one key per chunk.
 
-    ``<namespace>.chunks`` holds ``{"fingerprint", "count"}`` and ``<namespace>.chunk.<i>`` the batch id
+    ``<namespace>.chunks`` contains ``{"fingerprint", "count"}`` and ``<namespace>.chunk.<i>`` the batch id
     of chunk ``i``. One key per chunk keeps each write small, where one growing value would be rewritten
     in full after every chunk and pass the store's default 64 KiB value limit after about 1,500 chunks.
     """

@@ -58,7 +58,7 @@ def parse_header(header: list[str], name: str) -> list[AttributeColumn]:
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         raise MircateValidationError(
-            f"The CSV header of {name!r} lacks the required column(s) {missing}. Add them; the header "
+            f"The CSV header of {name!r} is missing the required column(s) {missing}. Add them; the header "
             f"is {header}."
         )
     attributes: list[AttributeColumn] = []

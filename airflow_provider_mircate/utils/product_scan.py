@@ -1,9 +1,9 @@
 """
 The validation pass of a product upsert: check every record, find duplicate keys, write rejects.
 
-The pass streams the input once and keeps, besides a bounded list of problems, one dict entry per
+The pass streams the input once. Besides a bounded list of problems it keeps one dict entry per
 distinct sku (or model code) and one set entry per skipped record, so memory grows with the number of
-products, not with their size.
+products but not with their size.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class ScanResult:
     """
     What the validation pass found.
 
-    ``skip`` holds the positions the sending pass leaves out: rejected records when invalid records
+    ``skip`` contains the positions the sending pass leaves out: rejected records when invalid records
     are skipped, and earlier duplicates when the last record of a key wins. ``fingerprint`` is a hash
     over every record read and the skipped positions, so it changes whenever the sent data would.
     """

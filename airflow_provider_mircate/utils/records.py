@@ -1,7 +1,7 @@
 """
 Streaming readers for JSON lines, JSON arrays and CSV, and the product reader built on them.
 
-Every reader yields ``(position, row)`` pairs and keeps only one row (or one 64 KiB buffer) in memory.
+Every reader yields ``(position, row)`` pairs and keeps about one row plus a 64 KiB read buffer in memory.
 Positions are 1-based line numbers for JSON lines and CSV (the CSV header is line 1), 0-based array
 indexes for JSON arrays and 0-based item indexes for in-memory input.
 """
@@ -106,7 +106,7 @@ def iter_rows(path: str | os.PathLike[str], fmt: str, *, name: str | None = None
     """
     Yield ``(position, row)`` for each row of a local file.
 
-    ``jsonl`` rows and ``json`` array items are dicts (anything else is an error); ``csv`` rows are
+    ``jsonl`` rows and ``json`` array items are dicts, and anything else is an error. ``csv`` rows are
     dicts from column name to cell text, with missing trailing cells as ``""``. Blank lines are skipped.
 
     :param name: the name used in error messages, such as the URI the file was copied from.

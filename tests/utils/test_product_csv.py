@@ -135,7 +135,7 @@ def test_unknown_columns_are_named(tmp_path: Path) -> None:
 
 def test_missing_required_columns_are_named(tmp_path: Path) -> None:
     with pytest.raises(
-        MircateValidationError, match=r"lacks the required column\(s\) \['family', 'status'\]"
+        MircateValidationError, match=r"is missing the required column\(s\) \['family', 'status'\]"
     ):
         read(tmp_path, "sku,enabled\nA1,true\n")
 
