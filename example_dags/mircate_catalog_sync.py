@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,12 +295,13 @@ with DAG(
         batches: dict[str, Any],
         attached: list[str],
         export: dict[str, Any],
-        fetches: list[dict[str, Any]],
+        fetches: Sequence[dict[str, Any]],
         params: dict[str, Any],
         outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Log the counts of the run, return them, and record where the images went on the asset."""
-        fetches = list(fetches)
+        # Indexing by position reads exactly the mapped results; iterating would probe one past the end.
+        fetches = [fetches[index] for index in range(len(fetches))]
         summary = {
             "upserted": products["upserted"] + variants["upserted"],
             "rejected": products["rejected"] + variants["rejected"],
