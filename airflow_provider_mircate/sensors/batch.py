@@ -10,7 +10,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_mircate.exceptions import (
     MircateBatchFailedError,
@@ -29,6 +28,11 @@ from airflow_provider_mircate.utils.batches import (
     normalize_batch_ids,
 )
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
+
+try:
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+except ImportError:  # Airflow 3.1 defines them in the core package only.
+    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore[no-redef,unused-ignore]
 
 try:
     from airflow.sdk.configuration import conf
