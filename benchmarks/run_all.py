@@ -84,20 +84,33 @@ def run_capacity(tiny: bool) -> list[Row]:
     return rows
 
 
+IMAGE_SPEEDUP_TARGET = 6.0
+IMAGE_IDEAL_TARGET = 1.3
+RSS_FLAT_TARGET = 1.25
+
+
 def run_images(tiny: bool) -> list[Row]:
-    """Run image_fetch.py: concurrent image downloads against a sequential HttpHook loop."""
-    summary = run_script(script_path("image_fetch.py"), ["--tiny"] if tiny else [])
-    return [
-        Row(
-            case="5 image fetch",
-            measure="image_fetch.py summary",
-            provider=None,
-            baseline=None,
-            unit="-",
-            note=json.dumps(summary)[:300],
-            details=summary,
-        )
+    """Run image_fetch.py: the image fetch operator at concurrency 8 against a sequential HttpHook loop."""
+    out = BENCH_DIR / "results" / "image_fetch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_script(script_path("image_fetch.py"), ["--json", str(out)] + (["--tiny"] if tiny else []))
+    payload = json.loads(out.read_text())
+    figures = payload["figures"]
+    fields = set(Row.__dataclass_fields__)
+    rows = [
+        Row(case="5 image fetch", **{k: v for k, v in item.items() if k in fields})
+        for item in payload["rows"]
     ]
+    speedup, over_ideal = figures["speedup_vs_sequential"], figures["operator_over_ideal"]
+    wall, memory = rows
+    wall.target = (
+        f"sequential/operator >= {IMAGE_SPEEDUP_TARGET:g} and operator/ideal <= {IMAGE_IDEAL_TARGET}"
+    )
+    wall.met = speedup >= IMAGE_SPEEDUP_TARGET and over_ideal <= IMAGE_IDEAL_TARGET
+    wall.note = f"sequential/operator {speedup:.2f}; {wall.note}"
+    memory.target = f"ratio <= {RSS_FLAT_TARGET}"
+    memory.met = memory.ratio is not None and memory.ratio <= RSS_FLAT_TARGET
+    return rows
 
 
 CASES: list[tuple[str, str, Callable[[bool], list[Row]]]] = [

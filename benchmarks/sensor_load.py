@@ -54,12 +54,12 @@ def create_batches(context: PartContext, count: int) -> list[str]:
     return batch_ids
 
 
-async def poll(context: PartContext, batch_ids: list[str]) -> dict[str, float]:
+async def poll(context: PartContext, batch_ids: list[str], layout: str) -> dict[str, float]:
     from airflow_provider_mircate.triggers.batch import MircateBatchStatusTrigger
 
     options = context.options
     poll_interval = float(options["poll_interval"])
-    if options["layout"] == LAYOUTS[0]:
+    if layout == LAYOUTS[0]:
         groups = [batch_ids]
     else:
         groups = [[batch_id] for batch_id in batch_ids]
@@ -89,10 +89,17 @@ async def poll(context: PartContext, batch_ids: list[str]) -> dict[str, float]:
 
 
 def part_poll(context: PartContext) -> dict[str, Any]:
-    batch_ids = create_batches(context, context.size)
-    times = asyncio.run(poll(context, batch_ids))
+    """Run each layout in turn on fresh batches; the windows of one layout end before the next starts."""
+    windows = {}
+    for layout in context.options["layouts"]:
+        batch_ids = create_batches(context, context.size)
+        windows[layout] = asyncio.run(poll(context, batch_ids, layout))
     log = control(context.url, "GET", "requests?method=checkBatchStatus")["requests"]
-    return {**times, "request_times": [entry["time"] for entry in log], "statuses": _count_statuses(log)}
+    return {
+        "windows": windows,
+        "request_times": [entry["time"] for entry in log],
+        "statuses": _count_statuses(log),
+    }
 
 
 def _count_statuses(log: list[dict[str, Any]]) -> dict[str, int]:
@@ -103,10 +110,11 @@ def _count_statuses(log: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def summarize(result: dict[str, Any], batches: int, poll_interval: float) -> dict[str, float]:
+def summarize(
+    times: list[float], window: dict[str, float], batches: int, poll_interval: float
+) -> dict[str, float]:
     """Return the steady requests per batch per minute and the request rates of the 429 window."""
-    times = result["request_times"]
-    started, fault_start, fault_end = result["started"], result["fault_start"], result["fault_end"]
+    started, fault_start, fault_end = window["started"], window["fault_start"], window["fault_end"]
     steady = [t for t in times if started <= t < fault_start]
     faulted = [t for t in times if fault_start <= t < fault_end]
     steady_seconds = fault_start - started
@@ -135,20 +143,20 @@ def run(tiny: bool = False) -> list[Row]:
     else:
         batches, poll_interval = BATCHES, POLL_INTERVAL
         steady_seconds, fault_seconds = STEADY_SECONDS, FAULT_SECONDS
+    options = {
+        "layouts": list(LAYOUTS),
+        "poll_interval": poll_interval,
+        "steady_seconds": steady_seconds,
+        "fault_seconds": fault_seconds,
+    }
+    with workdir("sensor") as folder, EmulatorProcess(folder, batch_rate=BATCH_RATE) as emulator:
+        emulator.reset_catalog()
+        result = run_part(__file__, "poll", emulator=emulator, size=batches, workdir=folder, options=options)
     rows = []
     for layout in LAYOUTS:
-        options = {
-            "layout": layout,
-            "poll_interval": poll_interval,
-            "steady_seconds": steady_seconds,
-            "fault_seconds": fault_seconds,
-        }
-        with workdir("sensor") as folder, EmulatorProcess(folder, batch_rate=BATCH_RATE) as emulator:
-            emulator.reset_catalog()
-            result = run_part(
-                __file__, "poll", emulator=emulator, size=batches, workdir=folder, options=options
-            )
-        figures = summarize(result, int(batches), float(poll_interval))
+        figures = summarize(
+            result["request_times"], result["windows"][layout], int(batches), float(poll_interval)
+        )
         rows.append(
             Row(
                 case="6 sensor load",
@@ -160,7 +168,11 @@ def run(tiny: bool = False) -> list[Row]:
                 throughput=figures["steady_rps"],
                 peak_rss_mib=result["peak_rss_mib"],
                 note=f"baseline is 60 s / poll_interval; {steady_seconds:g} s window",
-                details={"figures": figures, "statuses": result["statuses"]},
+                details={
+                    "figures": figures,
+                    "statuses": result["statuses"],
+                    "rss_note": "one process runs both layouts",
+                },
             )
         )
         steady_rps = figures["steady_rps"]
@@ -178,7 +190,7 @@ def run(tiny: bool = False) -> list[Row]:
                 peak_rss_mib=result["peak_rss_mib"],
                 note=(
                     f"baseline is the steady poll rate; busiest second {figures['fault_peak_rps']:.0f} "
-                    f"requests, last 10 s {figures['fault_tail_rps']:.1f}/s"
+                    f"requests, last {min(10.0, fault_seconds / 2):g} s {figures['fault_tail_rps']:.1f}/s"
                 ),
                 details={"figures": figures},
             )
