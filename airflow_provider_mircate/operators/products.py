@@ -60,8 +60,8 @@ class MircateUpsertProductOperator(BaseOperator):
     with ``upsertProduct`` and more in bulk batches of ``batch_size``. Each accepted batch is recorded in
     a checkpoint, so a retried task resumes after the last accepted batch.
 
-    Duplicate detection keeps one entry per distinct sku (or model code) in memory: about 100 bytes a
-    product, so about 100 MB for a million products.
+    Duplicate detection keeps one entry per distinct sku (or model code) in memory: about 200 bytes a
+    product on CPython 3.11 (20 MB measured for 100,000 products), so about 200 MB for a million.
 
     Mircate has no endpoint that cancels a batch, so killing the task leaves sent batches running.
 
