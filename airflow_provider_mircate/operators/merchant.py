@@ -59,7 +59,7 @@ class MircateMerchantFeedOperator(BaseOperator):
 
     Items come from ``items`` (a list of dicts) or are streamed from ``source``, a JSON lines or CSV file
     on any object store. Every item is validated before the first request. By default one invalid item
-    fails the task and nothing is sent; with ``on_invalid="skip"`` the invalid items are written to
+    fails the task and nothing is sent. With ``on_invalid="skip"`` the invalid items are written to
     ``rejects_path`` and the valid ones are sent.
 
     All batches of one task run share one ``bulkOperationId``, derived from the dag, run, task and map

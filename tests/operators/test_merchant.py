@@ -6,6 +6,10 @@ import asyncio
 import csv
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -474,3 +478,48 @@ def test_clean_requires_confirm(merchant, tmp_path: Path) -> None:
     result = MircateCleanMyProductsOperator(task_id="clean", confirm=True).execute(make_context("clean"))
     assert result == {"removed": 3}
     assert merchant.state.prices == {}
+
+
+# -- example DAG ------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.dagrun
+def test_example_dag_sends_and_archives_drop(mircate_emulator, tmp_path: Path) -> None:
+    drop = tmp_path / "drop" / "incoming"
+    drop.mkdir(parents=True)
+    for name in ("prices.csv", "stock.csv"):
+        shutil.copyfile(REPO / "example_dags" / "data" / "merchant" / name, drop / name)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_MIRCATE_MERCHANT_DEFAULT": mircate_emulator.merchant_conn_json(
+            **TEST_CONNECTION_EXTRAS
+        ),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+
+    run = subprocess.run(
+        [
+            airflow,
+            "dags",
+            "test",
+            "mircate_stock_price_feed",
+            "-c",
+            json.dumps({"feed_uri": f"file://{drop}"}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert len(mircate_emulator.state.prices) == 600
+    assert len(mircate_emulator.state.stock) == 600
+    assert sorted(p.name for p in drop.iterdir()) == []
+    archived = sorted(p.name for p in (tmp_path / "drop" / "archive").rglob("*.csv"))
+    assert archived == ["prices.csv", "stock.csv"]
