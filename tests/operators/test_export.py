@@ -136,6 +136,7 @@ def test_invalid_updated_since_named():
 
 
 def test_openlineage_facets(mircate_conn, tmp_path):
+    pytest.importorskip("airflow.providers.openlineage")
     destination = tmp_path / "products.jsonl"
     operator = MircateGetProductsOperator(task_id="export", destination=str(destination))
     operator.execute({})

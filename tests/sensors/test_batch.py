@@ -6,11 +6,16 @@ import json
 import time
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_mircate.exceptions import MircateBatchFailedError, MircateConfigError, MircateError
-from airflow_provider_mircate.sensors.batch import MircateBatchStatusSensor
+from airflow_provider_mircate.sensors.batch import AirflowSensorTimeout, MircateBatchStatusSensor
 from airflow_provider_mircate.triggers.batch import MircateBatchStatusTrigger
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred
+
 from tests.sensors.helpers import run_trigger, start_batch, status_calls, use_no_retry_connection
 
 
