@@ -12,6 +12,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_mircate.exceptions import (
+    MircateAPIError,
     MircateConfigError,
     MircateConnectionError,
     MircateResultWindowError,
@@ -321,9 +322,10 @@ class MircateHook(MircateBaseHook):
         answer = self.call(method, api_class=api_class, json=body) or {}
         batch_id = answer.get(id_field)
         if not batch_id:
-            raise MircateValidationError(
+            raise MircateAPIError(
                 f"{method} answered without a {id_field!r} field (keys: {sorted(answer)}). Set id_field to "
-                "the name the live API uses."
+                "the name the live API uses.",
+                method=method,
             )
         return str(batch_id)
 
