@@ -45,7 +45,7 @@ SETUP_THREADS = 16
 
 
 def padded_png(base: bytes, index: int, size: int) -> bytes:
-    """Return ``base`` (a PNG) with a tEXt chunk before IEND, so each index gives distinct bytes of ``size``."""
+    """Return the PNG ``base`` plus a tEXt chunk: distinct bytes for each index, ``size`` bytes in all."""
     iend = base.rindex(b"IEND") - 4
     prefix = b"Comment\x00" + f"image {index} ".encode()
     padding = max(0, size - len(base) - 12 - len(prefix))
@@ -227,9 +227,8 @@ def print_table(summary: dict[str, Any]) -> None:
     ):
         part = summary[key]
         rate = part["images"] / part["wall_s"]
-        print(
-            f"{label:<22} {part['images']:>6} {part['bytes']:>12,} {part['wall_s']:>8.2f} {rate:>9.1f} {part['peak_rss_mib']:>13.1f}"
-        )
+        figures = f"{part['images']:>6} {part['bytes']:>12,} {part['wall_s']:>8.2f} {rate:>9.1f}"
+        print(f"{label:<22} {figures} {part['peak_rss_mib']:>13.1f}")
     print()
     print(f"ideal bound (images x latency / concurrency): {summary['ideal_bound_s']:.2f} s")
     print(f"sequential / operator wall time: {summary['speedup_vs_sequential']:.2f}x")

@@ -93,7 +93,7 @@ class MircateAttachProductAttributeImageOperator(_MircateAttachImageOperator):
 
     :param images: dicts with ``path`` (a URI or local path), ``product_id`` and ``attribute_code``
         (templated).
-    :param source_conn_id: the connection of the store that holds the files.
+    :param source_conn_id: the connection of the store that contains the files.
     :param mircate_conn_id: the ``mircate`` connection.
     :param check_product_settings: check each attribute in ``getProductSettings`` before uploading.
     """
@@ -127,7 +127,7 @@ class MircateAttachCategoryImageOperator(_MircateAttachImageOperator):
     by its first bytes and size (at most 3 MB). Uploads are retried as for product attribute images.
 
     :param images: dicts with ``path`` (a URI or local path) and ``category_code`` (templated).
-    :param source_conn_id: the connection of the store that holds the files.
+    :param source_conn_id: the connection of the store that contains the files.
     :param mircate_conn_id: the ``mircate`` connection.
     """
 

@@ -83,7 +83,7 @@ class MircateImageFetchOperator(BaseOperator):
     :param filenames: image filenames as the attach calls return them (templated). Give this or
         ``filenames_path``.
     :param filenames_path: a text file with one filename a line; blank lines are skipped (templated).
-    :param filenames_conn_id: the connection of the store that holds ``filenames_path``.
+    :param filenames_conn_id: the connection of the store that contains ``filenames_path``.
     :param dest_conn_id: the connection of the destination store (an ``aws`` connection for ``s3://``).
     :param mircate_conn_id: the ``mircate`` connection.
     :param width: the output width in pixels, a positive integer (templated).

@@ -22,7 +22,7 @@ from airflow_provider_mircate.utils.storage import local_copy, to_object_path
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-# The longest name component most file systems and object-store tools accept, in UTF-8 bytes.
+# The maximum length of one path component on most file systems and object-store tools, in UTF-8 bytes.
 MAX_NAME_BYTES = 255
 
 # Unicode categories rejected in names: control (Cc, NUL and newlines among them), format (Cf, such as
@@ -37,27 +37,27 @@ class UnsafeFilenameError(ValueError):
     """A filename or a rendered object name could escape the destination or is not a valid name."""
 
 
-def check_name_component(name: object, *, what: str = "filename") -> str:
+def check_name_component(name: object, *, label: str = "filename") -> str:
     """
     Return ``name`` when it is safe as one component of an object path.
 
     :raises UnsafeFilenameError: naming the rule the value breaks.
     """
     if not isinstance(name, str):
-        raise UnsafeFilenameError(f"{what} {name!r} is not a string")
+        raise UnsafeFilenameError(f"{label} {name!r} is not a string")
     if not name:
-        raise UnsafeFilenameError(f"{what} is empty")
+        raise UnsafeFilenameError(f"{label} is empty")
     if "/" in name or "\\" in name:
-        raise UnsafeFilenameError(f"{what} {name!r} contains a path separator")
+        raise UnsafeFilenameError(f"{label} {name!r} contains a path separator")
     if name in (".", ".."):
-        raise UnsafeFilenameError(f"{what} {name!r} is a relative path reference")
+        raise UnsafeFilenameError(f"{label} {name!r} is a relative path reference")
     for char in name:
         if unicodedata.category(char) in REJECTED_CATEGORIES:
-            raise UnsafeFilenameError(f"{what} {name!r} contains the control character {char!r}")
+            raise UnsafeFilenameError(f"{label} {name!r} contains the control character {char!r}")
     size = len(name.encode("utf-8"))
     if size > MAX_NAME_BYTES:
         raise UnsafeFilenameError(
-            f"{what} {name[:40]!r}... is {size} bytes long in UTF-8; the limit is {MAX_NAME_BYTES}"
+            f"{label} {name[:40]!r}... is {size} bytes long in UTF-8; the limit is {MAX_NAME_BYTES}"
         )
     return name
 
@@ -70,7 +70,7 @@ def check_relative_path(relative: str) -> str:
     pass :func:`check_name_component`, so ``..``, empty components and absolute paths are rejected.
     """
     for component in relative.split("/"):
-        check_name_component(component, what="object name component")
+        check_name_component(component, label="object name component")
     return relative
 
 
@@ -164,14 +164,8 @@ def iter_filename_lines(lines: Iterable[str]) -> Iterator[str]:
             yield name
 
 
-def count_filenames(path: ObjectStoragePath) -> int:
-    """Count the filenames in a text file without holding them in memory."""
-    with local_copy(path) as local, open(local, encoding="utf-8") as handle:
-        return sum(1 for _ in iter_filename_lines(handle))
-
-
 def iter_filenames_file(path: ObjectStoragePath) -> Iterator[str]:
-    """Yield the filenames in a text file, one a line, streaming it from object storage."""
+    """Yield the filenames in a text file, one a line; a remote file is first copied to local disk."""
     with local_copy(path) as local, open(local, encoding="utf-8") as handle:
         yield from iter_filename_lines(handle)
 
