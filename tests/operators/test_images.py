@@ -485,3 +485,17 @@ def test_s3_faults_end_byte_correct(faulty_conn, s3_bucket, s3_client):
     for name in names:
         body = s3_client.get_object(Bucket=s3_bucket, Key=f"f/{name}")["Body"].read()
         assert hashlib.sha256(body).hexdigest() == hashlib.sha256(direct_bytes(name)).hexdigest()
+
+
+@pytest.mark.reliability
+def test_api_key_in_no_log_error_or_manifest(faulty_conn, tmp_path, caplog):
+    names = add_images(faulty_conn, 3)
+    faulty_conn.set_faults(rate=0.5, kinds=["500", "truncate", "reset"])
+    caplog.set_level("DEBUG")
+    with pytest.raises(MircateImageFetchError) as caught:
+        fetch_op(filenames=[*names, "1j19r3y78mj-nothere.png"], destination=str(tmp_path)).execute({})
+    key = faulty_conn.api_key
+    assert key not in caplog.text
+    assert key not in str(caught.value)
+    assert key not in json.dumps(caught.value.result)
+    assert key not in (tmp_path / "manifest.jsonl").read_text()
