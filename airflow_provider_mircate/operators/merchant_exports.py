@@ -185,7 +185,7 @@ class MircateExportStockPriceOperator(BaseOperator):
     def _target(destination: ObjectStoragePath, entry: Any) -> ObjectStoragePath:
         name = entry.get("name") if isinstance(entry, dict) else None
         try:
-            return object_path_under(destination, check_name_component(name, what="exported file name"))
+            return object_path_under(destination, check_name_component(name))
         except UnsafeFilenameError as exc:
             raise MircateError(f"The export listed a file that cannot be stored: {exc}.") from exc
 

@@ -15,7 +15,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1 raises the core class.
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 from airflow_provider_mircate.exceptions import (
     MircateAuthError,
