@@ -24,7 +24,6 @@ from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
 from airflow_provider_mircate.operators.export import MircateGetProductsOperator
 from airflow_provider_mircate.operators.images import MircateImageFetchOperator, chunk_filenames
-from airflow_provider_mircate.utils.filenames import count_filenames
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,8 @@ with DAG(
             export = ti.xcom_pull(task_ids="export_image_names")
             path = export["image_filenames_path"]
         path = with_conn(path, params["images_conn_id"])
-        total = count_filenames(ObjectStoragePath(path))
+        with ObjectStoragePath(path).open("r", encoding="utf-8") as handle:
+            total = sum(1 for line in handle if line.strip())
         if not total:
             log.info("No image filenames in %s: nothing to fetch", path)
             return []
