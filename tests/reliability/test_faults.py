@@ -313,6 +313,6 @@ def test_upsert_fails_when_retries_run_out(
         operator.execute(make_context("upsert"))
 
     assert "bulkProductUpsert" in str(raised.value)
-    assert "HTTP 503 after every retry" in str(raised.value)
+    assert "(HTTP 503) after every retry" in str(raised.value)
     assert len(canary_conn.calls("bulkProductUpsert")) == MAX_ATTEMPTS
     assert canary_conn.calls("bulkProductUpsert", applied=True) == []
