@@ -5,8 +5,8 @@ Call Mircate through the generic ``MircateOperator`` and from TaskFlow functions
   returns the JSON response as its XCom value.
 - ``active_promotions`` shows a call outside the PIM: ``PromotionAPI/getActivePromotions``. It runs only
   when the param ``call_promotion_api`` is true, because the local emulator implements the PIM and
-  merchant APIs only. NOTE: the method name is the one Mircate's reference lists; its body and response
-  shape are not published, so the body here is an empty object.
+  merchant APIs only. NOTE: Mircate's reference lists the method name but publishes no body or response
+  shape, so the body here is an empty object.
 - ``summarize_families`` is a TaskFlow task that uses ``MircateHook`` directly: it reads
   ``getProductSettings`` and counts the products of each family with ``getProducts``.
 - ``summarize_locales`` reads the response of ``catalog_settings`` from XCom.

@@ -103,10 +103,12 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         "--ready-file",
         str(ready_file),
     ]
-    # A session of its own keeps Ctrl-C in the terminal from reaching the emulator; the finally block
+
+    # A session of its own keeps Ctrl-C in the terminal from reaching the emulator. The finally block
     # in main() stops it by pid instead, after the DAG run has ended.
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     log_file.close()
+
     deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
     while not ready_file.exists():
         if process.poll() is not None:

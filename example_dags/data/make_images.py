@@ -1,9 +1,9 @@
 """
 Draw the product images that ``product_images.jsonl`` lists, as 1200x1200 JPEG files.
 
-Each picture is a soft two-colour gradient with a few shapes and the product id printed on it; the
-colours and shapes come from a CRC-32 of the file name, so the same name always gives the same bytes
-(with the same Pillow version). Existing files are kept, so a second call only fills in missing ones.
+Each picture is a soft two-colour gradient with a few shapes and the product id printed on it. The
+colours and shapes come from a CRC-32 of the file name, so the same name gives the same bytes with the
+same Pillow version. Existing files are kept, so a second call only fills in missing ones.
 
 Usage: ``python example_dags/data/make_images.py OUTPUT_FOLDER [IMAGE_LIST]``; the image list defaults to
 ``product_images.jsonl`` next to this script. Needs Pillow.

@@ -77,7 +77,7 @@ def test_catalog_sync_runs_to_s3(run_dag, mircate_emulator, s3_bucket, s3_client
     assert len(filenames) == len(listed_images())
 
     # One WebP object per image filename, no larger than 800x800.
-    image_keys = [key for key in list_keys(s3_client, s3_bucket, "images/")]
+    image_keys = list_keys(s3_client, s3_bucket, "images/")
     expected = {f"images/{name.rsplit('.', 1)[0]}.webp" for name in filenames}
     assert set(image_keys) == expected
     for key in image_keys:
