@@ -33,7 +33,7 @@ from airflow_provider_mircate.operators.products import MircateUpsertProductOper
 from airflow_provider_mircate.sensors.batch import MircateBatchStatusSensor
 from airflow_provider_mircate.testing.emulator import MircateEmulator, make_test_image
 from airflow_provider_mircate.triggers.batch import MircateBatchStatusTrigger
-from tests.reliability.conftest import CANARY_KEY, FAULT_EXTRAS, make_context, product, write_jsonl
+from tests.reliability.conftest import CANARY_KEY, FAULT_EXTRAS, make_context, product
 
 try:
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -175,7 +175,9 @@ def _poke_unknown_batch(env: Env) -> Any:
 def _trigger_unknown_batch(env: Env) -> Any:
     """Run the trigger to its event, then hand the event to the deferred sensor, as Airflow does."""
     env.set_conn()
-    trigger = MircateBatchStatusTrigger(batch_ids=[UNKNOWN_BATCH], mircate_conn_id=CONN_ID, poll_interval=0.01)
+    trigger = MircateBatchStatusTrigger(
+        batch_ids=[UNKNOWN_BATCH], mircate_conn_id=CONN_ID, poll_interval=0.01
+    )
 
     async def first_event() -> dict[str, Any]:
         async for event in trigger.run():
