@@ -89,6 +89,8 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start the emulator on a free loopback port and return the process and its ready-file content."""
     ready_file = DEMO / "emulator.ready.json"
     ready_file.unlink(missing_ok=True)
+    # The emulator prints its connection, key included, on stdout, so only stderr (its log lines and
+    # errors) is kept.
     log_file = (DEMO / "emulator.log").open("wb")
     command = [
         str(BIN / "python"),
@@ -106,7 +108,7 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
 
     # A session of its own keeps Ctrl-C in the terminal from reaching the emulator. The finally block
     # in main() stops it by pid instead, after the DAG run has ended.
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
     log_file.close()
 
     deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
@@ -122,7 +124,11 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
                 f"The emulator was not ready after {EMULATOR_READY_TIMEOUT:.0f} s; see {DEMO / 'emulator.log'}."
             )
         time.sleep(0.05)
-    return process, json.loads(ready_file.read_text())
+
+    # The ready file contains the API key; it is read once and removed.
+    info = json.loads(ready_file.read_text())
+    ready_file.unlink()
+    return process, info
 
 
 def stop_emulator(process: subprocess.Popen[bytes]) -> None:
@@ -234,6 +240,9 @@ def main() -> int:
             )
         print(f"Running: airflow dags test {DAG_ID} -c '{json.dumps(conf)}'", flush=True)
         returncode = subprocess.run(command, env=env).returncode
+    except KeyboardInterrupt:
+        print("\nInterrupted; stopping the emulator.", file=sys.stderr)
+        return 130
     finally:
         if emulator is not None:
             stop_emulator(emulator)
