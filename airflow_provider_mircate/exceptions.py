@@ -83,6 +83,10 @@ class MircateConnectionError(MircateError):
     """The host could not be reached, or the answer was lost, after every retry."""
 
 
+class MircateTimeoutError(MircateError):
+    """A wait for batches or an export passed its timeout before they finished."""
+
+
 class MircateBatchFailedError(MircateError):
     """
     A batch ended in a failure state, or finished with item errors.

@@ -376,7 +376,6 @@ class MircateMerchantFeedOperator(BaseOperator):
         self.defer(trigger=trigger, method_name="execute_complete", kwargs={"result": dict(result)})
 
     def _wait(self, batch_ids: list[str], context: Context) -> None:
-        # The status query goes to the connection's default class, which _check_connection made MerchantAPI.
         try:
             wait_for_batches(
                 self.hook,
@@ -387,6 +386,8 @@ class MircateMerchantFeedOperator(BaseOperator):
                 status_method=self.status_method,
                 batch_id_field=self.batch_id_field,
                 states=self.states,
+                api_class=MERCHANT_API_CLASS,
+                http_method="GET",
                 log=self.log,
             )
         except MircateBatchFailedError as exc:

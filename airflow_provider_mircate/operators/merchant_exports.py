@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from airflow_provider_mircate.exceptions import MircateConfigError, MircateError
+from airflow_provider_mircate.exceptions import MircateConfigError, MircateError, MircateTimeoutError
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.operators.merchant import DEFAULT_MERCHANT_CONN_ID, MERCHANT_API_CLASS
 from airflow_provider_mircate.triggers.merchant_export import (
@@ -138,7 +138,7 @@ class MircateExportStockPriceOperator(BaseOperator):
         if status == "success":
             return self._download(export_id)
         if status == "timeout":
-            raise MircateError(f"Timed out after {self.timeout} s waiting for export {export_id}.")
+            raise MircateTimeoutError(f"Timed out after {self.timeout} s waiting for export {export_id}.")
         raise MircateError(str(event.get("message") or f"Waiting for export {export_id} failed: {event!r}"))
 
     def _wait(self, export_id: str) -> None:
@@ -154,7 +154,7 @@ class MircateExportStockPriceOperator(BaseOperator):
             if status in self.failure_states:
                 raise MircateError(f"Export {export_id} ended {status}: {entry}.")
             if deadline is not None and time.monotonic() >= deadline:
-                raise MircateError(
+                raise MircateTimeoutError(
                     f"Timed out after {self.timeout} s waiting for export {export_id} (last status {status})."
                 )
             self.log.info("Waiting for export %s (status %s)", export_id, status)

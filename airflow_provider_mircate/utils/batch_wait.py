@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mircate.exceptions import MircateBatchFailedError, MircateError
+from airflow_provider_mircate.exceptions import MircateBatchFailedError, MircateTimeoutError
 from airflow_provider_mircate.utils.batches import BatchEvaluation, BatchStates, evaluate_batches
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ def wait_for_batches(
     status_method: str = "checkBatchStatus",
     batch_id_field: str = "batchId",
     states: BatchStates | None = None,
+    api_class: str | None = None,
+    http_method: str | None = None,
     log: Any,
 ) -> BatchEvaluation:
     """
@@ -30,8 +32,11 @@ def wait_for_batches(
     The verdict is the one the batch sensor and trigger reach (``evaluate_batches``).
 
     :param timeout: seconds to wait before failing; ``None`` waits without a limit.
+    :param api_class: the class segment of the status query (``MerchantAPI`` for merchant batches); the
+        connection decides when ``None``.
+    :param http_method: the verb of the status query; GET for ``MerchantAPI``, else POST, when ``None``.
     :raises MircateBatchFailedError: when a batch fails, with the batch summaries.
-    :raises MircateError: when ``timeout`` passes first.
+    :raises MircateTimeoutError: when ``timeout`` passes first.
     """
     states = states or BatchStates()
     deadline = time.monotonic() + timeout if timeout is not None else None
@@ -40,7 +45,13 @@ def wait_for_batches(
         for batch_id in batch_ids:
             known = statuses.get(batch_id)
             if known is None or not states.is_terminal(known.get("status")):
-                answer = hook.check_batch_status(batch_id, method=status_method, id_field=batch_id_field)
+                answer = hook.check_batch_status(
+                    batch_id,
+                    method=status_method,
+                    id_field=batch_id_field,
+                    api_class=api_class,
+                    http_method=http_method,
+                )
                 statuses[batch_id] = {"batchId": batch_id, **answer}
         evaluation = evaluate_batches(
             batch_ids, statuses, states=states, fail_on_item_errors=fail_on_item_errors
@@ -51,7 +62,7 @@ def wait_for_batches(
             log.info("Mircate batches finished: %s", evaluation.message)
             return evaluation
         if deadline is not None and time.monotonic() >= deadline:
-            raise MircateError(
+            raise MircateTimeoutError(
                 f"Timed out after {timeout} s waiting for the Mircate batches. {evaluation.message}"
             )
         log.info("Waiting for Mircate batches: %s", evaluation.message)
