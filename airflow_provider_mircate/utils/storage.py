@@ -80,7 +80,8 @@ def atomic_writer(path: ObjectStoragePath, mode: str = "wb") -> Iterator[IO[Any]
     if is_local(path):
         target = Path(path.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        # A fixed-length name, so a target name near the 255-byte limit still has a temporary twin.
+        temporary = target.with_name(f".mircate-{uuid.uuid4().hex}.part")
         try:
             with open(temporary, mode) as handle:
                 yield handle
@@ -96,6 +97,10 @@ def atomic_writer(path: ObjectStoragePath, mode: str = "wb") -> Iterator[IO[Any]
         discard = getattr(handle, "discard", None)
         if callable(discard):
             discard()
+            # s3fs's discard() drops the buffer but leaves the file open, and its __del__ would then
+            # try to upload the dropped buffer and raise. Airflow wraps the file for lineage tracking,
+            # so the flag is set on the wrapped file object.
+            getattr(handle, "_obj", handle).closed = True
         else:
             # A file system without discard() keeps what it wrote; remove it so a rerun redoes it.
             handle.close()
