@@ -91,6 +91,8 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": integration,
                 "python-modules": [
                     "airflow_provider_mircate.hooks.mircate",
+                    "airflow_provider_mircate.hooks.merchant",
+                    "airflow_provider_mircate.hooks.transport",
                     "airflow_provider_mircate.hooks.async_hook",
                 ],
             }
@@ -104,7 +106,10 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mircate.operators.catalog",
                     "airflow_provider_mircate.operators.export",
                     "airflow_provider_mircate.operators.images",
+                    "airflow_provider_mircate.operators.image_attach",
                     "airflow_provider_mircate.operators.merchant",
+                    "airflow_provider_mircate.operators.merchant_exports",
+                    "airflow_provider_mircate.operators.merchant_products",
                 ],
             }
         ],
@@ -112,7 +117,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": integration, "python-modules": ["airflow_provider_mircate.sensors.batch"]}
         ],
         "triggers": [
-            {"integration-name": integration, "python-modules": ["airflow_provider_mircate.triggers.batch"]}
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_mircate.triggers.batch",
+                    "airflow_provider_mircate.triggers.merchant_export",
+                ],
+            }
         ],
         "connection-types": [
             {

@@ -63,3 +63,25 @@ def test_airflow_cli_lists_the_provider(command):
     assert result.returncode == 0, result.stderr[-2000:]
     expected = "airflow-provider-mircate" if command[1] == "list" else "mircate"
     assert expected in result.stdout
+
+
+def test_every_public_module_is_listed():
+    import pkgutil
+
+    import airflow_provider_mircate
+
+    info = get_provider_info()
+    listed = {
+        m
+        for group in ("hooks", "operators", "sensors", "triggers")
+        for e in info[group]
+        for m in e["python-modules"]
+    }
+    root = os.path.dirname(airflow_provider_mircate.__file__)
+    present = set()
+    for group in ("hooks", "operators", "sensors", "triggers"):
+        for module in pkgutil.iter_modules([os.path.join(root, group)]):
+            present.add(f"airflow_provider_mircate.{group}.{module.name}")
+    # Helper modules of the hook that hold no public class are not listed.
+    helpers = {"airflow_provider_mircate.hooks." + name for name in ("base", "retry", "settings", "slicing")}
+    assert present - helpers == listed

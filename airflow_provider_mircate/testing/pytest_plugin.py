@@ -42,9 +42,9 @@ def mircate_emulator() -> Iterator[MircateEmulator]:
 
 @pytest.fixture
 def mircate_conn(mircate_emulator: MircateEmulator, monkeypatch: pytest.MonkeyPatch) -> MircateEmulator:
-    """Set ``AIRFLOW_CONN_MIRCATE_DEFAULT`` (and ``AIRFLOW_CONN_MIRCATE_MERCHANT``) to the emulator; return it."""
+    """Set ``AIRFLOW_CONN_MIRCATE_DEFAULT`` (and ``AIRFLOW_CONN_MIRCATE_MERCHANT_DEFAULT``) to the emulator; return it."""
     monkeypatch.setenv("AIRFLOW_CONN_MIRCATE_DEFAULT", mircate_emulator.conn_json(**TEST_CONNECTION_EXTRAS))
     monkeypatch.setenv(
-        "AIRFLOW_CONN_MIRCATE_MERCHANT", mircate_emulator.merchant_conn_json(**TEST_CONNECTION_EXTRAS)
+        "AIRFLOW_CONN_MIRCATE_MERCHANT_DEFAULT", mircate_emulator.merchant_conn_json(**TEST_CONNECTION_EXTRAS)
     )
     return mircate_emulator

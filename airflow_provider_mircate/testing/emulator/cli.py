@@ -111,8 +111,8 @@ def _print_info(info: dict[str, Any]) -> None:
         f"AIRFLOW_CONN_MIRCATE_DEFAULT='{info['conn_uri']}'",
     ]
     if info["merchant_conn_json"]:
-        lines.append(f"AIRFLOW_CONN_MIRCATE_MERCHANT='{info['merchant_conn_json']}'")
-        lines.append(f"AIRFLOW_CONN_MIRCATE_MERCHANT='{info['merchant_conn_uri']}'")
+        lines.append(f"AIRFLOW_CONN_MIRCATE_MERCHANT_DEFAULT='{info['merchant_conn_json']}'")
+        lines.append(f"AIRFLOW_CONN_MIRCATE_MERCHANT_DEFAULT='{info['merchant_conn_uri']}'")
     lines.append("Stop it with Ctrl-C or SIGTERM.")
     print("\n".join(lines), flush=True)
 
