@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,7 @@ def airflow_env() -> dict[str, str]:
 
 def migrate_if_needed(env: dict[str, str]) -> None:
     """Run ``airflow db migrate`` unless this Airflow version already migrated the demo database."""
-    version = subprocess.run(
-        [str(BIN / "python"), "-c", "import airflow; print(airflow.__version__)"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    version = metadata.version("apache-airflow")
     marker = AIRFLOW_HOME / f".migrated-{version}"
     if marker.exists() and (AIRFLOW_HOME / "airflow.db").exists():
         return
