@@ -157,3 +157,24 @@ def test_templated_fields_listed():
         "filters",
         "image_filenames_path",
     }
+
+
+@pytest.mark.s3
+def test_export_to_s3_with_image_filenames(mircate_conn, s3_bucket, s3_client):
+    add_products(mircate_conn, 30)
+    operator = MircateGetProductsOperator(
+        task_id="export",
+        destination=f"s3://{s3_bucket}/exports/products.jsonl",
+        dest_conn_id="mircate_test_s3",
+        image_filenames_path=f"s3://{s3_bucket}/exports/images.txt",
+        image_filenames_conn_id="mircate_test_s3",
+        page_size=7,
+    )
+
+    result = operator.execute({})
+
+    body = s3_client.get_object(Bucket=s3_bucket, Key="exports/products.jsonl")["Body"].read().decode()
+    skus = [json.loads(line)["data"]["sku"] for line in body.splitlines()]
+    assert result["count"] == 30
+    assert sorted(skus) == [f"sku{index:05d}" for index in range(30)]
+    assert s3_client.head_object(Bucket=s3_bucket, Key="exports/images.txt")["ContentLength"] == 0

@@ -217,3 +217,22 @@ def test_batch_ids_template_renders_list(mircate_conn):
     sensor.render_template_fields({"params": {"ids": ["b-1", "b-2"]}})
 
     assert sensor.resolved_batch_ids == ["b-1", "b-2"]
+
+
+def test_poke_merchant_batches_use_get(mircate_conn):
+    from airflow_provider_mircate.hooks.mircate import MircateHook
+
+    hook = MircateHook("mircate_merchant_default")
+    batch_id = hook.receive_price(
+        [{"sku": "p1", "price": "10.00", "currency": "EUR"}], bulk_operation_id="feed-1"
+    )
+    mircate_conn.wait_for_batches(timeout=10)
+    sensor = make_sensor(batch_id, mircate_conn_id="mircate_merchant_default", api_class="MerchantAPI")
+
+    result = sensor.execute({})
+
+    status_requests = [r for r in mircate_conn.requests if r["method"] == "checkBatchStatus"]
+    assert result["batch_ids"] == [batch_id]
+    assert result["processed"] == 1
+    assert {r["http_method"] for r in status_requests} == {"GET"}
+    assert {r["api_class"] for r in status_requests} == {"MerchantAPI"}
