@@ -9,7 +9,7 @@
 #   down               stop everything, then check that no process or listener of the stack is left
 #   status             print each part's pid, state and health, and the stack's memory use
 #   start|stop NAME    start or stop (SIGTERM, then SIGKILL) one Airflow process or redis
-#   kill NAME          send SIGKILL to one process and all its children, as a crashed host would
+#   kill NAME          send SIGKILL to one process and all its descendants, as a lost host would
 #   wait               wait until every part is healthy, as `up` does after starting them
 #   airflow ARGS...    run the airflow CLI with the stack's settings, e.g. `airflow pools list`
 #   memory             print the RSS and PSS sums of the stack's processes
@@ -109,6 +109,9 @@ write_env_file() {
     local fernet_key
     fernet_key="$("$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 
+    # A task instance that stops heartbeating for 20 s is failed and retried. A task that a killed worker
+    # had received but not started stays queued until task_queued_timeout (60 s here, 600 s by default),
+    # because redis hands an unacknowledged message to another worker only after the visibility timeout.
     {
         echo "# Written by scripts/stack.sh up; every process of the stack sources this file."
         printf 'export %s=%q\n' \
@@ -140,6 +143,8 @@ write_env_file() {
             AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT 20 \
             AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL 5 \
             AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC 3 \
+            AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT 60 \
+            AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL 10 \
             AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL 3 \
             AWS_EC2_METADATA_DISABLED true \
             PYTHONUNBUFFERED 1
@@ -198,19 +203,49 @@ start_part() {
     log "started $1 (pid $(pid_of "$1"), log $LOGS/$1.log)"
 }
 
-# Send SIGTERM to a part's process group, wait up to STOP_TIMEOUT seconds, then send SIGKILL.
+# Print a process and all its descendants. Airflow's task runner starts each task process in a
+# session of its own, so signalling a worker's process group alone would leave running tasks behind.
+process_tree() {
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { parent[$1] = $2; pids[NR] = $1 }
+        END {
+            keep[root] = 1; print root
+            do {
+                added = 0
+                for (i in pids) {
+                    pid = pids[i]
+                    if (!(pid in keep) && (parent[pid] in keep)) { keep[pid] = 1; print pid; added = 1 }
+                }
+            } while (added)
+        }'
+}
+
+alive_of() {
+    local pid
+    for pid in "$@"; do
+        kill -0 "$pid" 2>/dev/null && echo "$pid"
+    done
+    return 0
+}
+
+# Send SIGTERM to a part's process group, wait up to STOP_TIMEOUT seconds for it and every
+# descendant, then send SIGKILL to whatever is left.
 stop_part() {
     local name="$1" pid deadline
+    local -a tree
     pid="$(pid_of "$name")" || return 0
     if kill -0 "$pid" 2>/dev/null; then
+        mapfile -t tree < <(process_tree "$pid")
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + STOP_TIMEOUT))
-        while pgrep -g "$pid" >/dev/null 2>&1 && ((SECONDS < deadline)); do
+        while [[ -n "$(alive_of "${tree[@]}")" ]] && ((SECONDS < deadline)); do
             sleep 0.5
         done
-        if pgrep -g "$pid" >/dev/null 2>&1; then
+        if [[ -n "$(alive_of "${tree[@]}")" ]]; then
             log "$name (pid $pid) still running ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
             kill -KILL -- "-$pid" 2>/dev/null || true
+            # shellcheck disable=SC2046
+            kill -KILL $(alive_of "${tree[@]}") 2>/dev/null || true
             sleep 0.5
         fi
         log "stopped $name (pid $pid)"
@@ -218,11 +253,15 @@ stop_part() {
     rm -f "$PIDS/$name.pid"
 }
 
+# Send SIGKILL to a part and every descendant at once, as the loss of its host would.
 kill_part() {
     local pid
+    local -a tree
     pid="$(pid_of "$1")" || die "$1 has no pid file in $PIDS"
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
-    log "sent SIGKILL to $1 (process group $pid)"
+    mapfile -t tree < <(process_tree "$pid")
+    kill -STOP "${tree[@]}" 2>/dev/null || true
+    kill -KILL "${tree[@]}" 2>/dev/null || true
+    log "sent SIGKILL to $1 and its ${#tree[@]} processes (${tree[*]})"
 }
 
 setup_postgres() {
@@ -381,8 +420,9 @@ memory_report() { stack_processes memory; }
 
 # A process belongs to the stack when its session is one that `spawn` created (the sessions file
 # keeps them after their pid files are gone), when it is PostgreSQL's postmaster or a child of it,
-# or when its environment or command line names the stack folder. The environment alone is not
-# enough, because setproctitle (celery, uvicorn) overwrites the memory that /proc/PID/environ reads.
+# when its environment or command line names the stack folder, or when it descends from one that
+# does. The environment alone is not enough, because setproctitle (celery, uvicorn) overwrites the
+# memory that /proc/PID/environ reads.
 stack_processes() {
     python3 - "$STACK" "$1" "$(cat "$STACK/sessions" 2>/dev/null || true)" <<'EOF'
 import os
@@ -394,7 +434,8 @@ try:
         postmaster = f.readline().strip()
 except OSError:
     postmaster = None
-rss = pss = count = 0
+
+parents, commands, members = {}, {}, set()
 for pid in filter(str.isdigit, os.listdir("/proc")):
     if int(pid) in (os.getpid(), os.getppid()):
         continue
@@ -405,16 +446,30 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
             env = f.read().split(b"\0")
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        if not (
-            session in sessions
-            or postmaster in (pid, ppid)
-            or f"MIRCATE_STACK_DIR={stack}".encode() in env
-            or f"{stack}/" in cmdline
-        ):
-            continue
-        if mode == "list":
-            print(pid, cmdline)
-            continue
+    except OSError:
+        continue
+    parents[pid], commands[pid] = ppid, cmdline
+    if (
+        session in sessions
+        or postmaster in (pid, ppid)
+        or f"MIRCATE_STACK_DIR={stack}".encode() in env
+        or f"{stack}/" in cmdline
+    ):
+        members.add(pid)
+
+# Task processes run in sessions of their own, so descendants of members are members too.
+changed = True
+while changed:
+    children = {pid for pid, ppid in parents.items() if ppid in members} - members
+    members |= children
+    changed = bool(children)
+
+rss = pss = count = 0
+for pid in sorted(members, key=int):
+    if mode == "list":
+        print(pid, commands[pid])
+        continue
+    try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             fields = dict(line.split()[:2] for line in f if line.split()[0] in ("Rss:", "Pss:"))
     except OSError:
