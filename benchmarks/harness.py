@@ -38,9 +38,8 @@ class Row:
     """
     One line of the results table.
 
-    ``provider`` and ``baseline`` are in ``unit``; ``ratio`` is provider over baseline unless the note says
-    otherwise. ``throughput`` is the provider's rate (items a second), which the smoke test checks is
-    positive.
+    ``provider`` and ``baseline`` are in ``unit``, and ``ratio`` is provider divided by baseline.
+    ``throughput`` is the provider's rate in items a second, which the smoke test checks is positive.
     """
 
     case: str
@@ -153,7 +152,7 @@ class EmulatorProcess:
         return str(self.info["url"])
 
     def control(self, method: str, name: str, body: Any = None) -> Any:
-        """Call a control endpoint ``/_emulator/NAME`` and return its JSON answer."""
+        """Call a control endpoint ``/_emulator/NAME`` and return the parsed JSON response."""
         return control(self.url, method, name, body)
 
     def api_target(self) -> tuple[str, str, dict[str, str]]:
@@ -184,7 +183,7 @@ def api_target(conn_json: str) -> tuple[str, str, dict[str, str]]:
 
 
 def control(url: str, method: str, name: str, body: Any = None) -> Any:
-    """Call ``{url}/_emulator/{name}`` with an optional JSON body and return the parsed answer."""
+    """Call ``{url}/_emulator/{name}`` with an optional JSON body and return the parsed JSON response."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         f"{url}/_emulator/{name}", data=data, method=method, headers={"Content-Type": "application/json"}
@@ -394,6 +393,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "cpu_model": cpu_model or platform.processor(),
         "os": f"{platform.system()} {platform.release()}",
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "versions": versions,
         "commit": commit or None,

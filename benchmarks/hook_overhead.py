@@ -3,8 +3,9 @@ Hook call overhead: small calls through ``MircateHook.call`` against a bare ``re
 
 Both sides send ``GET getProductSettings`` to an empty emulator with the same URL, headers and timeout.
 They alternate in short rounds (hook then bare, bare then hook ...) so that drift of a shared machine
-hits both alike. The reported ratio is the median over rounds of hook time over bare time, because a
-burst of load from another process can slow one round several times; the ratio of the totals is noted.
+hits both alike. A burst of load from another process can slow one round several times. The reported
+ratio is therefore the median over rounds of hook time divided by bare time, and the note gives the
+ratio of the totals.
 """
 
 from __future__ import annotations

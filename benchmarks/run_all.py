@@ -187,7 +187,7 @@ def machine_lines(machine: dict[str, Any], tiny: bool, seconds: float) -> list[s
         f"- Date: {machine['date']}, commit {machine['commit']}, "
         f"{'tiny sizes' if tiny else 'full sizes'}, {seconds:.0f} s in all",
         f"- Machine: {machine['cores']} cores, {machine['memory_gib']} GiB RAM, {machine['cpu_model']}, "
-        f"{machine['os']}",
+        f"{machine['os']}; 1-minute load average {machine.get('load_average_1min')} at the start",
         f"- Python {machine['python']}; {versions}",
     ]
 

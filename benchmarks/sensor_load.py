@@ -4,9 +4,9 @@ Sensor load: ``MircateBatchStatusTrigger`` polling many running batches, then a 
 The emulator processes bulk items very slowly, so every batch stays PENDING or RUNNING for the whole
 run. The triggers run under one asyncio event loop, as in a triggerer, in two layouts: one trigger for
 all batches (what the upsert operator defers) and one trigger per batch (one sensor per batch). The
-request counts come from the emulator's request log. During the 429 window every API request is
-answered 429 without ``Retry-After``, so the hook's backoff and then the trigger's own doubling wait
-decide the request rate; the baseline is the steady poll rate of the same layout.
+request counts come from the emulator's request log. During the 429 window every API request gets
+HTTP 429 without ``Retry-After``, so the hook's backoff and then the trigger's own doubling wait set
+the request rate. The baseline is the steady poll rate of the same layout.
 """
 
 from __future__ import annotations
