@@ -3,7 +3,7 @@ Sustained rate limiting and task retries: the clients back off with bounded requ
 retried upsert resumes from its checkpoint without sending a chunk twice or losing one.
 
 The bounds are upper limits derived from the retry policy and the measured run time, so a slow machine
-only makes them easier to meet; no assertion waits for a fixed time.
+only makes them easier to meet. No assertion waits for a fixed time.
 """
 
 from __future__ import annotations
