@@ -38,21 +38,36 @@ TARGET_RSS_RATIO = 1.25
 def part_operator(context: PartContext) -> dict[str, Any]:
     from airflow_provider_mircate.operators.products import MircateUpsertProductOperator
 
-    source = context.workdir / f"products-{context.size}.jsonl"
-    operator = MircateUpsertProductOperator(
-        task_id="bench_upsert",
-        source=f"file://{source}",
-        checkpoint_path=f"file://{context.workdir}/checkpoints/",
-        progress_every=context.size + 1,
-    )
+    source = f"file://{context.workdir}/products-{context.size}.jsonl"
+
+    def build(dry_run: bool) -> MircateUpsertProductOperator:
+        return MircateUpsertProductOperator(
+            task_id="bench_upsert",
+            source=source,
+            dry_run=dry_run,
+            checkpoint_path=f"file://{context.workdir}/checkpoints/",
+            progress_every=context.size + 1,
+        )
+
     run_context: dict[str, Any] = {"run_id": f"bench-{context.size}-{time.time_ns()}"}
     start_rss = peak_rss_mib()
+
+    # A dry run times the validation pass alone; it keeps the same key set as the real run, so it
+    # does not raise the peak RSS above what the real run reaches anyway.
+    dry = build(dry_run=True)
+    started = time.perf_counter()
+    dry.execute(run_context)
+    validation_seconds = time.perf_counter() - started
+    dry.hook.close()
+
+    operator = build(dry_run=False)
     started = time.perf_counter()
     result = operator.execute(run_context)
     seconds = time.perf_counter() - started
     operator.hook.close()
     return {
         "seconds": seconds,
+        "validation_seconds": validation_seconds,
         "upserted": result["upserted"],
         "batches": len(result["batch_ids"]),
         "start_rss_mib": start_rss,
@@ -96,6 +111,7 @@ def run(tiny: bool = False) -> list[Row]:
     naive_large_seconds = naive["seconds"] / naive["upserted"] * large
     chunks = math.ceil(large / CHUNK)
     bound_seconds = chunks * LATENCY_MS / 1000
+    send_seconds = big["seconds"] - big["validation_seconds"]
     rss_large, rss_small = big["peak_rss_mib"], runs[small]["peak_rss_mib"]
     growth_large = rss_large - big["start_rss_mib"]
     growth_small = rss_small - runs[small]["start_rss_mib"]
@@ -119,14 +135,20 @@ def run(tiny: bool = False) -> list[Row]:
         ),
         Row(
             case="3 bulk upsert",
-            measure=f"{large:,} products, time against the bound of {chunks} chunks x {LATENCY_MS:g} ms",
-            provider=big["seconds"],
+            measure=(
+                f"{large:,} products, sending phase against the bound of {chunks} chunks x {LATENCY_MS:g} ms"
+            ),
+            provider=send_seconds,
             baseline=bound_seconds,
             unit="s",
-            ratio=big["seconds"] / bound_seconds,
-            throughput=rate,
+            ratio=send_seconds / bound_seconds,
+            throughput=large / send_seconds,
             peak_rss_mib=rss_large,
-            note="the bound counts only the emulator's fixed latency of one request a chunk",
+            note=(
+                f"sending phase is execute() {big['seconds']:.1f} s minus a dry run (the validation pass) "
+                f"{big['validation_seconds']:.1f} s; the bound counts only the fixed latency of one request "
+                "a chunk"
+            ),
         ),
         Row(
             case="3 bulk upsert",
