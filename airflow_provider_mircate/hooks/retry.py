@@ -152,7 +152,7 @@ def error_from_response(
             detail = parsed.get("error")
         if server_message is None:
             server_message = summarize_body(body)
-    said = f": {server_message}" if server_message else ""
+    said = f": {server_message.rstrip('.')}" if server_message else ""
     kwargs: dict[str, Any] = {
         "status": status,
         "method": method,
@@ -171,7 +171,14 @@ def error_from_response(
             **kwargs,
         )
     if status == 404:
-        return MircateNotFoundError(f"Mircate found no record for {method} (HTTP 404){said}.", **kwargs)
+        hint = ""
+        lowered = (server_message or "").lower()
+        if not lowered or any(word in lowered for word in ("account", "project", "class", "method")):
+            hint = (
+                f" Check the login (account id) and the extra project_id of connection {conn_id!r}; "
+                "for a method or class name, check the connection extra method_names."
+            )
+        return MircateNotFoundError(f"Mircate found no record for {method} (HTTP 404){said}.{hint}", **kwargs)
     retried = " after every retry" if after_retries else ""
     if status == 429:
         return MircateRateLimitError(

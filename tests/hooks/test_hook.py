@@ -298,3 +298,14 @@ def test_parse_retry_after_http_date():
     now = 1_700_000_000.0
     header = email.utils.formatdate(now + 30, usegmt=True)
     assert parse_retry_after(header, now=now) == pytest.approx(30.0, abs=1.0)
+
+
+def test_unknown_account_names_connection_fields(server, make_hook):
+    server.queue(Answer(404, {"message": "Account 'zzzzzzzzzzz' not found."}))
+    with pytest.raises(MircateNotFoundError) as info:
+        make_hook("mircate_wrong_account").call("getProducts", json={})
+    message = str(info.value)
+    assert "Account 'zzzzzzzzzzz' not found." in message
+    assert ".." not in message
+    assert "login (account id)" in message
+    assert "'mircate_wrong_account'" in message
