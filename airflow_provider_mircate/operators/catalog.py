@@ -113,7 +113,7 @@ class MircateUpsertCategoryOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("categories",)
+    template_fields: Sequence[str] = ("mircate_conn_id", "categories")
     template_fields_renderers = {"categories": "json"}
 
     def __init__(
@@ -147,7 +147,7 @@ class MircateUpsertAttributesOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("attributes",)
+    template_fields: Sequence[str] = ("mircate_conn_id", "attributes")
     template_fields_renderers = {"attributes": "json"}
 
     def __init__(self, *, attributes: list[Mapping[str, Any]], **kwargs: Any) -> None:
@@ -186,7 +186,7 @@ class MircateUpsertAttributeOptionsOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("attribute_code", "options")
+    template_fields: Sequence[str] = ("mircate_conn_id", "attribute_code", "options")
     template_fields_renderers = {"options": "json"}
 
     def __init__(self, *, attribute_code: str, options: list[Mapping[str, Any]], **kwargs: Any) -> None:
@@ -221,7 +221,7 @@ class MircateDeleteAttributeOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("attribute_code",)
+    template_fields: Sequence[str] = ("mircate_conn_id", "attribute_code")
 
     def __init__(self, *, attribute_code: str, ignore_missing: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -253,7 +253,7 @@ class MircateDeleteAttributeOptionOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("attribute_code", "option_code")
+    template_fields: Sequence[str] = ("mircate_conn_id", "attribute_code", "option_code")
 
     def __init__(
         self, *, attribute_code: str, option_code: str, ignore_missing: bool = False, **kwargs: Any
@@ -306,7 +306,7 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("skus", "source", "filters")
+    template_fields: Sequence[str] = ("mircate_conn_id", "source_conn_id", "skus", "source", "filters")
 
     def __init__(
         self,

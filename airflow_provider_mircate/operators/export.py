@@ -77,6 +77,9 @@ class MircateGetProductsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "dest_conn_id",
+        "image_filenames_conn_id",
+        "mircate_conn_id",
         "destination",
         "updated_since",
         "updated_until",

@@ -47,7 +47,13 @@ class MircateOperator(BaseOperator):
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     """
 
-    template_fields: Sequence[str] = ("body", "params_", "response_path")
+    template_fields: Sequence[str] = (
+        "mircate_conn_id",
+        "response_conn_id",
+        "body",
+        "params_",
+        "response_path",
+    )
     template_fields_renderers = {"body": "json", "params_": "json"}
 
     def __init__(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class _MircateAttachImageOperator(BaseOperator):
     """Shared steps of the attach operators: check every file, then upload them one by one in order."""
 
-    template_fields: Sequence[str] = ("images",)
+    template_fields: Sequence[str] = ("mircate_conn_id", "source_conn_id", "images")
     item_keys: tuple[str, ...] = ()
     max_bytes: int = 0
 

@@ -109,6 +109,10 @@ class MircateImageFetchOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "dest_conn_id",
+        "filenames_conn_id",
+        "manifest_conn_id",
+        "mircate_conn_id",
         "destination",
         "filenames",
         "filenames_path",

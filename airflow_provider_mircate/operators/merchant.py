@@ -111,6 +111,9 @@ class MircateMerchantFeedOperator(BaseOperator):
     default_method: ClassVar[str]
 
     template_fields: Sequence[str] = (
+        "checkpoint_conn_id",
+        "mircate_conn_id",
+        "rejects_conn_id",
         "items",
         "source",
         "source_conn_id",

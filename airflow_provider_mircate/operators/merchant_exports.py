@@ -66,7 +66,7 @@ class MircateExportStockPriceOperator(BaseOperator):
     :param failure_states: export status names that mean the export failed (default ``["FAILED"]``).
     """
 
-    template_fields: Sequence[str] = ("destination", "dest_conn_id", "filters")
+    template_fields: Sequence[str] = ("mircate_conn_id", "destination", "dest_conn_id", "filters")
     template_fields_renderers = {"filters": "json"}
     ui_color = "#fdf2e3"
 
@@ -224,7 +224,7 @@ class MircateStockPriceHistoryOperator(BaseOperator):
     Returns ``{"path", "count"}``.
     """
 
-    template_fields: Sequence[str] = ("destination", "dest_conn_id", "sku", "start", "end")
+    template_fields: Sequence[str] = ("mircate_conn_id", "destination", "dest_conn_id", "sku", "start", "end")
     ui_color = "#fdf2e3"
 
     def __init__(

@@ -48,7 +48,7 @@ class MircateRemoveMyProductsOperator(BaseOperator):
     Returns ``{"requested", "removed"}``: the number of skus sent and the count the API returned.
     """
 
-    template_fields: Sequence[str] = ("skus",)
+    template_fields: Sequence[str] = ("mircate_conn_id", "skus")
     ui_color = "#fde8e8"
 
     def __init__(
@@ -125,6 +125,7 @@ class MircateCleanMyProductsOperator(BaseOperator):
     Returns ``{"removed"}``, the count the API returned.
     """
 
+    template_fields: Sequence[str] = ("mircate_conn_id",)
     ui_color = "#fde8e8"
 
     def __init__(

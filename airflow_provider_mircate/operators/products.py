@@ -99,7 +99,16 @@ class MircateUpsertProductOperator(BaseOperator):
     :param progress_every: products between two progress lines while sending.
     """
 
-    template_fields: Sequence[str] = ("products", "source", "rejects_path", "checkpoint_path")
+    template_fields: Sequence[str] = (
+        "checkpoint_conn_id",
+        "mircate_conn_id",
+        "rejects_conn_id",
+        "source_conn_id",
+        "products",
+        "source",
+        "rejects_path",
+        "checkpoint_path",
+    )
     ui_color = "#e8f4fd"
 
     def __init__(

@@ -78,7 +78,12 @@ class MircateBatchStatusSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
-    template_fields: Sequence[str] = ("batch_ids", "error_report_path")
+    template_fields: Sequence[str] = (
+        "error_report_conn_id",
+        "mircate_conn_id",
+        "batch_ids",
+        "error_report_path",
+    )
     ui_color = "#e8f0fe"
 
     def __init__(
