@@ -16,7 +16,8 @@ The steps, in order:
 
 Every location is a DAG param, so the same DAG reads from and writes to ``file://`` or ``s3://``. For
 ``s3://`` give an ``aws`` connection in ``catalog_conn_id`` or ``images_conn_id``. The Mircate connection
-id comes from the environment variable ``MIRCATE_CONN_ID`` (default ``mircate_default``).
+id is the param ``mircate_conn_id``, whose default comes from the environment variable
+``MIRCATE_CONN_ID`` (else ``mircate_default``).
 ``scripts/demo.py`` runs this DAG against the local emulator; ``docs/example-dags.md`` describes it.
 """
 
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, Asset, ObjectStoragePath, Param, get_current_context, task
 
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.operators.catalog import (
@@ -53,8 +54,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 DEMO = REPO / ".demo"
 
-# NOTE: the operators do not template their connection id, so it is fixed when the file is parsed.
+# The default of the mircate_conn_id param; the operators render "{{ params.mircate_conn_id }}".
 MIRCATE_CONN_ID = os.environ.get("MIRCATE_CONN_ID", "mircate_default")
+CONN_ID = "{{ params.mircate_conn_id }}"
 
 DEFAULT_IMAGES_URI = os.environ.get("MIRCATE_IMAGES_URI", f"file://{DEMO}/images")
 # The asset names the default destination; each event carries the images_uri the run wrote to.
@@ -95,6 +97,9 @@ with DAG(
     doc_md=__doc__,
     user_defined_macros={"with_conn": with_conn},
     params={
+        "mircate_conn_id": Param(
+            MIRCATE_CONN_ID, type="string", description="The Mircate connection id (type mircate)."
+        ),
         "catalog_uri": Param(
             f"file://{DATA}",
             type="string",
@@ -157,13 +162,13 @@ with DAG(
     options = read_attribute_options()
 
     upsert_categories = MircateUpsertCategoryOperator(
-        task_id="upsert_categories", categories=settings["categories"], mircate_conn_id=MIRCATE_CONN_ID
+        task_id="upsert_categories", categories=settings["categories"], mircate_conn_id=CONN_ID
     )
     upsert_attributes = MircateUpsertAttributesOperator(
-        task_id="upsert_attributes", attributes=settings["attributes"], mircate_conn_id=MIRCATE_CONN_ID
+        task_id="upsert_attributes", attributes=settings["attributes"], mircate_conn_id=CONN_ID
     )
     upsert_options = MircateUpsertAttributeOptionsOperator.partial(
-        task_id="upsert_attribute_options", mircate_conn_id=MIRCATE_CONN_ID
+        task_id="upsert_attribute_options", mircate_conn_id=CONN_ID
     ).expand_kwargs(options)
 
     # CSV cells are converted with the attribute types from getProductSettings, so attributes and
@@ -174,7 +179,7 @@ with DAG(
         batch_size=100,
         on_invalid="skip",
         rejects_path=f"{output}/rejects/products.jsonl",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
     upsert_variants = MircateUpsertProductOperator(
         task_id="upsert_variants",
@@ -182,7 +187,7 @@ with DAG(
         batch_size=100,
         on_invalid="skip",
         rejects_path=f"{output}/rejects/variants.jsonl",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
     wait_for_batches = MircateBatchStatusSensor(
         task_id="wait_for_batches",
@@ -192,7 +197,7 @@ with DAG(
         poke_interval=2,
         timeout=30 * 60,
         error_report_path=f"{output}/batch_errors.jsonl",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     @task
@@ -221,7 +226,7 @@ with DAG(
         filled: set[tuple[str, str]] = set()
         if not params["reattach_images"]:
             product_ids = sorted({item["product_id"] for item in present})
-            with MircateHook(MIRCATE_CONN_ID) as hook:
+            with MircateHook(get_current_context()["params"]["mircate_conn_id"]) as hook:
                 for start in range(0, len(product_ids), 100):
                     chunk = product_ids[start : start + 100]
                     for record in hook.get_products(filters={"idList": chunk}, page_size=100):
@@ -251,14 +256,14 @@ with DAG(
     attach_images = MircateAttachProductAttributeImageOperator(
         task_id="attach_images",
         images=images_to_attach,
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     export_products = MircateGetProductsOperator(
         task_id="export_products",
         destination=f"{output}/products.jsonl",
         image_filenames_path=f"{output}/image_filenames.txt",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     @task
@@ -285,7 +290,7 @@ with DAG(
         on_missing="fail",
         max_concurrency=8,
         manifest_path=f"{output}/manifests/fetch-{{{{ ti.map_index }}}}.jsonl",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     ).expand(filenames=filename_lists)
 
     @task(outlets=[PRODUCT_IMAGES])

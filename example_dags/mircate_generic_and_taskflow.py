@@ -11,8 +11,8 @@ Call Mircate through the generic ``MircateOperator`` and from TaskFlow functions
   ``getProductSettings`` and counts the products of each family with ``getProducts``.
 - ``summarize_locales`` reads the response of ``catalog_settings`` from XCom.
 
-The Mircate connection id comes from the environment variable ``MIRCATE_CONN_ID`` (default
-``mircate_default``).
+The Mircate connection id is the param ``mircate_conn_id``, whose default comes from the environment
+variable ``MIRCATE_CONN_ID`` (else ``mircate_default``).
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ import logging
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.operators.generic import MircateOperator
 
 log = logging.getLogger(__name__)
 
-# NOTE: the operators do not template their connection id, so it is fixed when the file is parsed.
+# The default of the mircate_conn_id param; the operators render "{{ params.mircate_conn_id }}".
 MIRCATE_CONN_ID = os.environ.get("MIRCATE_CONN_ID", "mircate_default")
+CONN_ID = "{{ params.mircate_conn_id }}"
 
 with DAG(
     dag_id="mircate_generic_and_taskflow",
@@ -39,6 +40,9 @@ with DAG(
     tags=["mircate", "example"],
     doc_md=__doc__,
     params={
+        "mircate_conn_id": Param(
+            MIRCATE_CONN_ID, type="string", description="The Mircate connection id (type mircate)."
+        ),
         "call_promotion_api": Param(
             False,
             type="boolean",
@@ -51,7 +55,7 @@ with DAG(
         api_class="PIMAPI",
         method="getCatalogSettings",
         http_method="GET",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     @task
@@ -70,7 +74,7 @@ with DAG(
     def summarize_families() -> dict[str, int]:
         """Count the products of each family that ``getProductSettings`` lists."""
         counts: dict[str, int] = {}
-        with MircateHook(MIRCATE_CONN_ID) as hook:
+        with MircateHook(get_current_context()["params"]["mircate_conn_id"]) as hook:
             families = hook.get_product_settings().get("families") or []
             for family in families:
                 code = family.get("code")
@@ -94,7 +98,7 @@ with DAG(
         method="getActivePromotions",
         http_method="POST",
         body={},
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     summarize_locales(catalog_settings.output)

@@ -8,8 +8,8 @@ in IMAGE and IMAGE_LIST attributes. The list is split into ``image_lists`` parts
 object already exists is recorded as ``skipped`` in the manifest and not requested again. A second run
 over the same list therefore sends no ``getImage`` call.
 
-The Mircate connection id comes from the environment variable ``MIRCATE_CONN_ID`` (default
-``mircate_default``). For ``s3://`` locations give an ``aws`` connection in ``images_conn_id``.
+The Mircate connection id is the param ``mircate_conn_id``, whose default comes from the environment
+variable ``MIRCATE_CONN_ID`` (else ``mircate_default``). For ``s3://`` locations give an ``aws`` connection in ``images_conn_id``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from airflow_provider_mircate.operators.images import MircateImageFetchOperator,
 log = logging.getLogger(__name__)
 
 DEMO = Path(__file__).resolve().parents[1] / ".demo"
-# NOTE: the operators do not template their connection id, so it is fixed when the file is parsed.
+# The default of the mircate_conn_id param; the operators render "{{ params.mircate_conn_id }}".
 MIRCATE_CONN_ID = os.environ.get("MIRCATE_CONN_ID", "mircate_default")
+CONN_ID = "{{ params.mircate_conn_id }}"
 
 
 def with_conn(uri: str, conn_id: str | None) -> str:
@@ -54,6 +55,9 @@ with DAG(
     doc_md=__doc__,
     user_defined_macros={"with_conn": with_conn},
     params={
+        "mircate_conn_id": Param(
+            MIRCATE_CONN_ID, type="string", description="The Mircate connection id (type mircate)."
+        ),
         "filenames_uri": Param(
             "",
             type="string",
@@ -93,7 +97,7 @@ with DAG(
         task_id="export_image_names",
         destination=f"{output}/products.jsonl",
         image_filenames_path=f"{output}/image_filenames.txt",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     )
 
     @task(trigger_rule="none_failed")
@@ -125,7 +129,7 @@ with DAG(
         overwrite=False,
         on_missing="skip",
         manifest_path=f"{output}/manifests/fetch-{{{{ ti.map_index }}}}.jsonl",
-        mircate_conn_id=MIRCATE_CONN_ID,
+        mircate_conn_id=CONN_ID,
     ).expand(filenames=filename_lists)
 
     @task
