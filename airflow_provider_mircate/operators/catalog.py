@@ -22,24 +22,12 @@ from airflow_provider_mircate.exceptions import (
 )
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.hooks.slicing import product_key
+from airflow_provider_mircate.utils.attributes import ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_]+")
-ATTRIBUTE_TYPES = (
-    "TEXT",
-    "TEXTAREA",
-    "BOOLEAN",
-    "IDENTIFIER",
-    "NUMBER",
-    "IMAGE",
-    "IMAGE_LIST",
-    "MULTISELECT",
-    "SIMPLESELECT",
-    "DATE",
-    "PRICE",
-)
 
 
 def validate_code(value: Any, where: str) -> str:
@@ -167,7 +155,7 @@ class MircateUpsertAttributesOperator(_MircateCatalogOperator):
             if attribute.get("type") not in ATTRIBUTE_TYPES:
                 raise MircateValidationError(
                     f"{where} {attribute['code']!r} has an invalid type {attribute.get('type')!r}: use one of "
-                    f"{list(ATTRIBUTE_TYPES)}."
+                    f"{sorted(ATTRIBUTE_TYPES)}."
                 )
             validate_translations(attribute.get("label"), f"{where} label")
         self.hook.upsert_attributes(self.attributes)
