@@ -34,7 +34,7 @@ class MircateResultWindowError(MircateError):
 
 class MircateAPIError(MircateError):
     """
-    The API answered with an error status.
+    The API returned an error status.
 
     :param message: the text shown to the user.
     :param status: the HTTP status code.
@@ -80,7 +80,7 @@ class MircateServerError(MircateAPIError):
 
 
 class MircateConnectionError(MircateError):
-    """The host could not be reached, or the answer was lost, after every retry."""
+    """The host could not be reached, or the response was lost, after every retry."""
 
 
 class MircateTimeoutError(MircateError):

@@ -28,7 +28,7 @@ class MircateMerchantMethods(MircateTransportHook):
     """
 
     # NOTE: only receivePrice is named by the public reference; the MerchantAPI class segment, the other
-    # method names and every body and answer shape below are assumed. Each is a parameter, and the
+    # method names and every body and response shape below are assumed. Each is a parameter, and the
     # connection extra method_names maps a name to the live one.
 
     def receive_stock(
@@ -206,7 +206,7 @@ class MircateMerchantMethods(MircateTransportHook):
     def remove_my_products(
         self, skus: Sequence[str], *, method: str = "removeMyProducts", api_class: str = "MerchantAPI"
     ) -> dict[str, Any]:
-        """Remove the given skus from the merchant's products and return the answer (``{removed}``)."""
+        """Remove the given skus from the merchant's products and return the response (``{removed}``)."""
         if isinstance(skus, str) or not skus:
             raise MircateValidationError(f"{method} needs a non-empty list of skus, got {skus!r}.")
         return self.call(method, api_class=api_class, json={"skus": list(skus)}) or {}
@@ -214,7 +214,7 @@ class MircateMerchantMethods(MircateTransportHook):
     def clean_my_products(
         self, *, method: str = "cleanMyProducts", api_class: str = "MerchantAPI"
     ) -> dict[str, Any]:
-        """Remove every product of the merchant and return the answer (``{removed}``)."""
+        """Remove every product of the merchant and return the response (``{removed}``)."""
         return self.call(method, api_class=api_class, json={}) or {}
 
     @staticmethod

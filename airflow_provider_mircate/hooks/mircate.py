@@ -183,7 +183,7 @@ class MircateHook(MircateMerchantMethods):
         batch_id = answer.get(id_field)
         if not batch_id:
             raise MircateAPIError(
-                f"{method} answered without a {id_field!r} field (keys: {sorted(answer)}). Set id_field to "
+                f"{method} returned no {id_field!r} field (keys: {sorted(answer)}). Set id_field to "
                 "the name the live API uses.",
                 method=method,
             )

@@ -36,14 +36,14 @@ surely never arrived: connection refused, HTTP 429 and HTTP 503.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 CREATE_RETRYABLE_STATUSES = frozenset({429, 503})
 
-# What a transport failure says about whether the server saw the request.
+# Whether a failed request may have reached the server.
 FailureKind = Literal["not_sent", "ambiguous"]
 
 MAX_LOGGED_BODY = 300
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the wait in seconds that a ``Retry-After`` header asks for (delta-seconds or HTTP date)."""
+    """Return the wait in seconds that a ``Retry-After`` header requests (delta-seconds or HTTP date)."""
     if value is None:
         return None
     text = value.strip()
@@ -92,20 +92,20 @@ class RetryPolicy:
         """
         Return the wait before retry number ``attempt + 1`` after a retryable status.
 
-        :raises MircateRateLimitError: when the server asks for a wait longer than ``max_retry_after``.
+        :raises MircateRateLimitError: when the server requests a wait longer than ``max_retry_after``.
         """
         requested = parse_retry_after(retry_after)
         if requested is None:
             return self.backoff(attempt)
         if requested > self.max_retry_after:
             raise MircateRateLimitError(
-                f"{describe} answered HTTP {status} with Retry-After {requested:.0f} s, longer than "
+                f"{describe} returned HTTP {status} with Retry-After {requested:.0f} s, longer than "
                 f"max_retry_after={self.max_retry_after:g} s. Retry later, or raise the connection extra "
                 "max_retry_after.",
                 status=status,
             )
-        # A server that asks for a wait gets at least that wait, plus jitter so that many clients
-        # told the same date do not return at the same instant.
+        # A server that requests a wait gets at least that wait, plus jitter, so that many clients
+        # given the same date do not return at the same instant.
         return requested + self.rng.uniform(0, min(1.0, self.backoff_base))
 
 
@@ -188,7 +188,7 @@ def error_from_response(
         )
     if status >= 500:
         return MircateServerError(f"Mircate failed on {method} (HTTP {status}){retried}{said}.", **kwargs)
-    return MircateAPIError(f"Mircate answered {method} with unexpected HTTP {status}{said}.", **kwargs)
+    return MircateAPIError(f"Mircate returned unexpected HTTP {status} for {method}{said}.", **kwargs)
 
 
 def connection_error(method: str, url: str, reason: str, *, attempts: int) -> MircateConnectionError:
