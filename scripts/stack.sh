@@ -32,7 +32,7 @@ PIDS="$STACK/pids"
 LOGS="$STACK/logs"
 PG_DATA="$STACK/pg"
 PG_SOCKET_DIR="$STACK/pgsock"
-PG_BIN="${MIRCATE_STACK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+PG_BIN="${MIRCATE_STACK_PG_BIN:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}"
 READY_TIMEOUT="${MIRCATE_STACK_READY_TIMEOUT:-180}"
 STOP_TIMEOUT="${MIRCATE_STACK_STOP_TIMEOUT:-30}"
 AIRFLOW_PARTS=(api-server scheduler dag-processor triggerer worker1 worker2)
@@ -90,7 +90,11 @@ EOF
 
 random_secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 
-env_value() { (set +u; . "$ENV_FILE"; eval "printf '%s' \"\${$1}\""); }
+# Print one variable of the env file.
+env_value() {
+    # shellcheck source=/dev/null
+    (set +u; . "$ENV_FILE"; printf '%s' "${!1}")
+}
 
 pid_of() { [[ -f "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid"; }
 
@@ -157,8 +161,8 @@ write_env_file() {
     chmod 600 "$ENV_FILE"
 }
 
-# Run a command in a clean environment holding only the env file, so that variables of the caller
-# (a pytest session's AIRFLOW_HOME or unit-test mode) cannot leak into the stack.
+# Run a command in an environment built from the env file, HOME, LANG and PATH alone, so that the
+# caller's variables (a pytest session's AIRFLOW_HOME or unit-test mode) do not reach the stack.
 run_in_stack_env() {
     env -i HOME="$HOME" LANG=C.UTF-8 PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" \
         bash -c '. "$0"; exec "$@"' "$ENV_FILE" "$@"
@@ -361,7 +365,7 @@ cmd_up() {
     mkdir -p "$PIDS" "$LOGS" "$STACK/airflow" "$STACK/redis"
     chmod 755 "$STACK"
 
-    local ports pg_port redis_port api_port db_password
+    local pg_port redis_port api_port db_password
     read -r pg_port redis_port api_port <<<"$(free_ports 3)"
     db_password="$(random_secret)"
     write_env_file "$pg_port" "$redis_port" "$api_port" "$db_password"

@@ -45,8 +45,8 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: 
 
 
 def _clean_environment(extra: dict[str, str]) -> dict[str, str]:
-    # The pytest session sets AIRFLOW_HOME, unit-test mode and the dags folder for the unit tests;
-    # none of that may reach the stack, which gets its settings from .stack/env alone.
+    # The pytest session sets AIRFLOW_HOME, unit-test mode and the dags folder for the unit tests.
+    # The stack takes its settings from .stack/env alone, so none of the caller's AIRFLOW variables pass.
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env.update(extra)
     return env
@@ -218,9 +218,9 @@ class Stack:
     def worker_of(self, external_executor_id: str | None) -> str | None:
         """Return the Celery worker that received a task, found by its Celery task id in the worker logs.
 
-        Both workers run on one host, so ``task_instance.hostname`` is the same for both; the Celery task
-        id that the executor stores in ``external_executor_id`` appears in the log of the worker that
-        received it ("Task execute_workload[ID] received").
+        Both workers run on one host, so ``task_instance.hostname`` is the same for both. The executor
+        stores the Celery task id in ``external_executor_id``, and the worker that received the task logs
+        "Task execute_workload[ID] received".
         """
         if not external_executor_id:
             return None
@@ -229,7 +229,9 @@ class Stack:
         return found[0] if len(found) == 1 else None
 
     def task_logs(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Path:
-        folder = self.dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        folder = (
+            self.dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        )
         return folder if map_index < 0 else folder / f"map_index={map_index}"
 
     def trigger_log_files(self, dag_id: str, run_id: str, task_id: str) -> dict[int, str]:

@@ -5,9 +5,9 @@ dag-processor, triggerer and two Celery workers, all on 127.0.0.1 (``scripts/sta
 They are skipped unless ``MIRCATE_DISTRIBUTED=1`` is set; ``make test-distributed`` sets it and runs
 them in ``.venv-distributed``. One session takes a few minutes and about 1.5 GB of memory.
 
-The runs are triggered through the REST API and judged from the metadata database: which Celery
-worker ran each try (the Celery task id in ``external_executor_id`` against the worker logs),
-the task state changes in the audit ``log`` table, and task start and end times for the pool.
+The runs are triggered through the REST API and judged from the metadata database and the logs.
+The Celery task id in ``external_executor_id``, found in a worker's log, names the worker of each
+try. The audit ``log`` table records state changes, and task start and end times measure the pool.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def test_mapped_tasks_run_on_both_workers(stack: Stack, fanout_run: str) -> None
 
 
 def test_worker_signal_agrees_with_process_tree(stack: Stack, fanout_run: str) -> None:
-    # Each task records its ancestor pids; the worker that received the Celery task must be among them.
+    # Each task records its ancestor pids, and the worker that received the Celery task must be one.
     worker_pids = {stack.pid(worker): worker for worker in ("worker1", "worker2")}
     by_item = {record["item"]: record for record in stack.work_records("stack_fanout", fanout_run)}
 
@@ -102,7 +102,7 @@ def test_sensor_deferred_and_completed_in_triggerer(stack: Stack, fanout_run: st
 
 
 def test_pool_caps_concurrent_tasks_across_workers(stack: Stack, pool_runs: dict[bool, str]) -> None:
-    # With include_deferred the deferred sensor holds a slot too, so all seven tasks share two slots.
+    # With include_deferred the deferred sensor keeps a slot too, so all seven tasks share two slots.
     tries = [t for t in stack.tries("stack_pool", pool_runs[True]) if t.pool == "mircate_api"]
 
     assert len(tries) == 7
@@ -118,7 +118,7 @@ def test_include_deferred_counts_deferred_sensor(stack: Stack, pool_runs: dict[b
     for include_deferred, run_id in pool_runs.items():
         tries = stack.tries("stack_pool", run_id)
         sensor_start, sensor_end = _interval(next(t for t in tries if t.task_id == "deferred_in_pool"))
-        # Clip each call to the sensor's window; calls outside it become empty intervals.
+        # Clip each call to the sensor's window and drop the calls that fall outside it.
         clipped = [
             (max(start, sensor_start), min(end, sensor_end))
             for start, end in (_interval(t) for t in tries if t.task_id == "call_api")
@@ -179,7 +179,7 @@ def test_killed_worker_task_retries_on_other_worker(stack: Stack) -> None:
     assert stack.worker_of(tries[0].external_executor_id) == "worker1"
     assert tries[-1].state == "success"
     assert stack.worker_of(tries[-1].external_executor_id) == "worker2"
-    # Every item finished once; the killed try wrote nothing.
+    # Every item finished once, because the killed try died before it wrote its record.
     assert sorted(record["item"] for record in records) == [0, 1, 2, 3]
     assert [r["try_number"] for r in records if r["item"] == victim.map_index] == [tries[-1].try_number]
 
@@ -249,7 +249,7 @@ def test_catalog_sync_upserts_each_product_once(
     )["value"]
 
     assert bulk_calls
-    # A resent bulk upsert carries the same body; every body appears once and was applied once.
+    # A resent bulk upsert would carry the same body, so each body must appear once and be applied.
     assert len({call["body_sha256"] for call in bulk_calls}) == len(bulk_calls)
     assert all(call["applied"] for call in bulk_calls)
     assert summary["batches"] == len(bulk_calls)

@@ -66,8 +66,8 @@ with DAG(
         return item
 
     work.expand(item=list_items())
-    # The sensor's target is the run's start plus the delta; a target already past when the task
-    # starts completes without deferring, so the delta leaves room for a slow first scheduling.
+    # The sensor waits until the run's start plus the delta. It completes without deferring when that
+    # moment has passed before the task starts, so the delta leaves room for slow first scheduling.
     TimeDeltaSensor(task_id="deferred_wait", delta=timedelta(seconds=20), deferrable=True)
 
 
@@ -97,9 +97,9 @@ with DAG(
         _write_record(item, started)
         return item
 
-    # The sensor goes first and holds one of the pool's two slots for its whole deferral when the
-    # pool counts deferred tasks.
-    sensor = TimeDeltaSensor(
+    # The sensor goes first. When the pool counts deferred tasks, it keeps one of the two slots for
+    # its whole deferral.
+    TimeDeltaSensor(
         task_id="deferred_in_pool",
         delta=timedelta(seconds=20),
         deferrable=True,
