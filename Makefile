@@ -33,7 +33,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/distributed
 
 package: $(VENV)/.installed
 	rm -rf dist
@@ -49,6 +49,18 @@ $(MIN_VENV)/.installed: constraints/airflow-min.txt requirements/airflow-min.in 
 test-min: $(MIN_VENV)/.installed
 	MIRCATE_TEST_AIRFLOW_HOME=$(CURDIR)/.airflow/test-min $(MIN_VENV)/bin/python -m pytest \
 		-m "not s3 and not dagrun and not reliability" tests/hooks tests/testing
+
+stack-up: $(VENV)/.installed
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down
+
+# PostgreSQL, Redis, api-server, scheduler, dag-processor, triggerer and two Celery workers on
+# 127.0.0.1; installs redis-server with apt-get when it is missing (needs root), about 5 minutes.
+test-distributed: $(VENV)/.installed
+	bash scripts/stack.sh venv
+	MIRCATE_DISTRIBUTED=1 .venv-distributed/bin/python -m pytest tests/distributed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py

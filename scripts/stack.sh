@@ -54,13 +54,19 @@ ensure_venv() {
     if [[ -x "$VENV/bin/airflow" && -x "$VENV/bin/celery" ]]; then
         return
     fi
-    if ! command -v uv >/dev/null 2>&1; then
+    # The uv of the project's own .venv (made by make) comes first, then one on PATH, then pip's.
+    local uv="$REPO/.venv/bin/uv"
+    if [[ ! -x "$uv" ]]; then
+        uv=$(command -v uv || true)
+    fi
+    if [[ -z "$uv" ]]; then
         log "uv not found; installing it with pip"
         python3 -m pip install --quiet uv
+        uv=$(command -v uv)
     fi
     log "creating $VENV from constraints/distributed.txt"
-    uv venv --quiet -p 3.11 "$VENV"
-    VIRTUAL_ENV="$VENV" uv pip install --quiet -c "$REPO/constraints/distributed.txt" \
+    "$uv" venv --quiet -p 3.11 "$VENV"
+    VIRTUAL_ENV="$VENV" "$uv" pip install --quiet -c "$REPO/constraints/distributed.txt" \
         -r "$REPO/requirements/distributed.in" -e "$REPO"
 }
 
