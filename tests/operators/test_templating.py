@@ -34,7 +34,9 @@ def test_connection_ids_are_templated(operator_class):
     ]
     for base in operator_class.__mro__[1:]:
         if base.__module__.startswith("airflow_provider_mircate") and "__init__" in vars(base):
-            conn_arguments += [n for n in inspect.signature(base.__init__).parameters if n.endswith("conn_id")]
+            conn_arguments += [
+                n for n in inspect.signature(base.__init__).parameters if n.endswith("conn_id")
+            ]
     assert "mircate_conn_id" in conn_arguments
     for name in set(conn_arguments):
         assert name in operator_class.template_fields, f"{operator_class.__name__}.{name} is not templated"
