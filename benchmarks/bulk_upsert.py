@@ -52,7 +52,7 @@ def part_operator(context: PartContext) -> dict[str, Any]:
     run_context: dict[str, Any] = {"run_id": f"bench-{context.size}-{time.time_ns()}"}
     start_rss = peak_rss_mib()
 
-    # A dry run times the validation pass alone; it keeps the same key set as the real run, so it
+    # A dry run times the validation pass alone. It builds the same key set as the real run, so it
     # does not raise the peak RSS above what the real run reaches anyway.
     dry = build(dry_run=True)
     started = time.perf_counter()
