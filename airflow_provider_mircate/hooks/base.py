@@ -21,6 +21,8 @@ class MircateBaseHook(BaseHook):
 
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     :param settings: ready settings that replace the connection lookup (for tests and scripts).
+    :param max_retries: retries per request, replacing the connection extra ``max_retries``; a caller
+        that retries on its own, such as a trigger that polls again later, passes a small number.
     """
 
     conn_name_attr = "mircate_conn_id"
@@ -33,6 +35,7 @@ class MircateBaseHook(BaseHook):
         mircate_conn_id: str = default_conn_name,
         *,
         settings: MircateConnectionSettings | None = None,
+        max_retries: int | None = None,
     ) -> None:
         super().__init__()
         if not mircate_conn_id and settings is None:
@@ -42,6 +45,7 @@ class MircateBaseHook(BaseHook):
             )
         self.mircate_conn_id = mircate_conn_id
         self._given_settings = settings
+        self._max_retries = max_retries
 
     @cached_property
     def settings(self) -> MircateConnectionSettings:
@@ -57,7 +61,7 @@ class MircateBaseHook(BaseHook):
     def retry_policy(self) -> RetryPolicy:
         s = self.settings
         return RetryPolicy(
-            max_retries=s.max_retries,
+            max_retries=s.max_retries if self._max_retries is None else self._max_retries,
             backoff_base=s.backoff_base,
             backoff_max=s.backoff_max,
             max_retry_after=s.max_retry_after,

@@ -36,6 +36,7 @@ class MircateHook(MircateMerchantMethods):
     :param pool_size: the number of HTTP connections kept open, for callers that share one hook across
         threads.
     :param settings: ready settings that replace the connection lookup.
+    :param max_retries: retries per request, replacing the connection extra ``max_retries``.
     """
 
     # -- PIM: products ----------------------------------------------------------------------------

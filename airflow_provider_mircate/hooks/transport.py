@@ -35,6 +35,7 @@ class MircateTransportHook(MircateBaseHook):
     :param pool_size: the number of HTTP connections kept open, for callers that share one hook across
         threads.
     :param settings: ready settings that replace the connection lookup.
+    :param max_retries: retries per request, replacing the connection extra ``max_retries``.
     """
 
     def __init__(
@@ -43,8 +44,9 @@ class MircateTransportHook(MircateBaseHook):
         *,
         pool_size: int = 10,
         settings: MircateConnectionSettings | None = None,
+        max_retries: int | None = None,
     ) -> None:
-        super().__init__(mircate_conn_id, settings=settings)
+        super().__init__(mircate_conn_id, settings=settings, max_retries=max_retries)
         self.pool_size = pool_size
 
     @cached_property

@@ -54,6 +54,10 @@ class MircateBatchStatusTrigger(BaseTrigger):
     :param success_states: status names that mean success (default ``["DONE"]``).
     :param failure_states: status names that mean failure (default ``["FAILED"]``).
     :param running_states: status names that mean still running (default ``["PENDING", "RUNNING"]``).
+    :param request_retries: retries of one status request inside a polling round, in place of the
+        connection's ``max_retries``. The trigger's own doubling wait handles longer outages, so a
+        small number keeps hundreds of deferred sensors from multiplying each other's requests during
+        sustained rate limiting.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
         success_states: Iterable[str] | None = None,
         failure_states: Iterable[str] | None = None,
         running_states: Iterable[str] | None = None,
+        request_retries: int = 1,
     ) -> None:
         super().__init__()
         self.batch_ids = normalize_batch_ids(batch_ids if isinstance(batch_ids, str) else list(batch_ids))
@@ -83,6 +88,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
         self.api_class = api_class
         self.http_method = http_method
         self.states = BatchStates.build(success_states, failure_states, running_states)
+        self.request_retries = int(request_retries)
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval={poll_interval!r} is invalid: give a number of seconds above 0.")
 
@@ -99,12 +105,13 @@ class MircateBatchStatusTrigger(BaseTrigger):
                 "batch_id_field": self.batch_id_field,
                 "api_class": self.api_class,
                 "http_method": self.http_method,
+                "request_retries": self.request_retries,
                 **self.states.as_lists(),
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = MircateAsyncHook(self.mircate_conn_id)
+        hook = MircateAsyncHook(self.mircate_conn_id, max_retries=self.request_retries)
         try:
             payload = await self._poll_until_finished(hook)
         finally:

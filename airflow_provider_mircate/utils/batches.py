@@ -51,6 +51,14 @@ class BatchWaitResult(TypedDict):
     failed: int
 
 
+class StateLists(TypedDict):
+    """The three state sets as sorted lists, the keyword arguments of the batch trigger."""
+
+    success_states: list[str]
+    failure_states: list[str]
+    running_states: list[str]
+
+
 @dataclass(frozen=True)
 class BatchStates:
     """The status names that mean success, failure and still running; any other name counts as running."""
@@ -86,7 +94,7 @@ class BatchStates:
     def is_terminal(self, status: str | None) -> bool:
         return status in self.success or status in self.failure
 
-    def as_lists(self) -> dict[str, list[str]]:
+    def as_lists(self) -> StateLists:
         """Return the sets as sorted lists, for serializing a trigger."""
         return {
             "success_states": sorted(self.success),

@@ -147,12 +147,35 @@ def test_transient_faults_back_off_without_spinning(mircate_conn, monkeypatch):
     # Waits of 0.05, 0.1, 0.2, 0.4 and 0.8 s fill a 1 s deadline with at most 5 polls. A fixed
     # 0.05 s interval would make about 20.
     trigger = MircateBatchStatusTrigger(
-        batch_ids=[batch_id], mircate_conn_id=conn_id, poll_interval=0.05, deadline=time.time() + 1.0
+        batch_ids=[batch_id],
+        mircate_conn_id=conn_id,
+        poll_interval=0.05,
+        deadline=time.time() + 1.0,
+        request_retries=0,
     )
     event = run_trigger(trigger)
 
     assert event["status"] == "timeout"
     assert 1 <= len(status_calls(mircate_conn)) <= 6
+
+
+def test_request_retries_bound_each_round(mircate_conn, monkeypatch):
+    conn_id = use_no_retry_connection(mircate_conn, monkeypatch)
+    batch_id = start_batch(1)
+    mircate_conn.set_faults(rate=1.0, kinds=["503"], methods=["checkBatchStatus"])
+
+    # One round is the first request and two retries; the next round waits 5 s, past the deadline.
+    trigger = MircateBatchStatusTrigger(
+        batch_ids=[batch_id],
+        mircate_conn_id=conn_id,
+        poll_interval=5.0,
+        deadline=time.time() + 1.0,
+        request_retries=2,
+    )
+    event = run_trigger(trigger)
+
+    assert event["status"] == "timeout"
+    assert len(status_calls(mircate_conn)) == 3
 
 
 @pytest.mark.parametrize(
