@@ -71,6 +71,10 @@ class MircateNotFoundError(MircateAPIError):
     """HTTP 404: the record, image, account or project does not exist."""
 
 
+class MircateAccountNotFoundError(MircateNotFoundError):
+    """HTTP 404 for the account, project, class or method of the URL, not for a record: a setup error."""
+
+
 class MircateRateLimitError(MircateAPIError):
     """HTTP 429 after every retry, or a ``Retry-After`` longer than the connection allows."""
 

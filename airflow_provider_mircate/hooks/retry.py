@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_mircate.exceptions import (
+    MircateAccountNotFoundError,
     MircateAPIError,
     MircateAuthError,
     MircateBadRequestError,
@@ -171,14 +172,17 @@ def error_from_response(
             **kwargs,
         )
     if status == 404:
-        hint = ""
+        # NOTE: the live API's 404 texts are not published; a message that starts by naming the account,
+        # project, class or method (as the emulator's do) is taken as a setup error, any other as a record.
         lowered = (server_message or "").lower()
-        if not lowered or any(word in lowered for word in ("account", "project", "class", "method")):
-            hint = (
-                f" Check the login (account id) and the extra project_id of connection {conn_id!r}; "
-                "for a method or class name, check the connection extra method_names."
+        if lowered.startswith(("account", "project", "class", "method", "not found: ")):
+            return MircateAccountNotFoundError(
+                f"Mircate found no account, project or method for {method} (HTTP 404){said}. Check the "
+                f"login (account id), the extra project_id and the host (API base URL, no path) of "
+                f"connection {conn_id!r}; for a method or class name, check the extra method_names.",
+                **kwargs,
             )
-        return MircateNotFoundError(f"Mircate found no record for {method} (HTTP 404){said}.{hint}", **kwargs)
+        return MircateNotFoundError(f"Mircate found no record for {method} (HTTP 404){said}.", **kwargs)
     retried = " after every retry" if after_retries else ""
     if status == 429:
         return MircateRateLimitError(

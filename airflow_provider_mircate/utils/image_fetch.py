@@ -21,6 +21,7 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_mircate.exceptions import (
+    MircateAccountNotFoundError,
     MircateAuthError,
     MircateConfigError,
     MircateError,
@@ -137,6 +138,9 @@ class ImageFetcher:
             return self._fetch_checked(filename)
         except UnsafeFilenameError as exc:
             return make_record(name, "failed", error=f"rejected: {exc}")
+        except MircateAccountNotFoundError:
+            # An unknown account or project fails every image alike: raise it like an HTTP 403.
+            raise
         except MircateNotFoundError:
             return make_record(name, "missing", error="not found (HTTP 404)")
         except (MircateAuthError, MircateConfigError):

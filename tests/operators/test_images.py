@@ -499,3 +499,20 @@ def test_api_key_in_no_log_error_or_manifest(faulty_conn, tmp_path, caplog):
     assert key not in str(caught.value)
     assert key not in json.dumps(caught.value.result)
     assert key not in (tmp_path / "manifest.jsonl").read_text()
+
+
+def test_unknown_account_fails_despite_skip(mircate_conn, tmp_path, monkeypatch):
+    from airflow_provider_mircate.exceptions import MircateAccountNotFoundError
+
+    names = add_images(mircate_conn, 2)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MIRCATE_WRONG_ACCOUNT",
+        mircate_conn.conn_json(max_retries=0).replace('"1j19r3y78mj"', '"nosuchacct1"'),
+    )
+    operator = fetch_op(
+        filenames=names, destination=str(tmp_path), on_missing="skip", mircate_conn_id="mircate_wrong_account"
+    )
+
+    with pytest.raises(MircateAccountNotFoundError, match="login \\(account id\\)"):
+        operator.execute({})
+    assert not [p for p in tmp_path.rglob("*.png")]
