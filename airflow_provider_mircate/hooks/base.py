@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_mircate.exceptions import MircateConfigError
 from airflow_provider_mircate.hooks.retry import RateLimiter, RetryPolicy
 from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
+
+URL_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class MircateBaseHook(BaseHook):
@@ -76,12 +80,21 @@ class MircateBaseHook(BaseHook):
         return self.settings.method_names.get(name, name)
 
     def build_url(self, method: str, api_class: str | None = None) -> str:
-        """Return ``{host}/{project_id}/CALL/{api_class}/{method}/{account_id}`` for a contract method."""
+        """
+        Return ``{host}/{project_id}/CALL/{api_class}/{method}/{account_id}`` for a method.
+
+        :raises MircateConfigError: when the class or method name is not a plain identifier, so that
+            a name such as ``x/../y`` cannot reach another endpoint.
+        """
         s = self.settings
-        return (
-            f"{s.base_url}/{s.project_id}/CALL/{api_class or s.api_class}/"
-            f"{self.method_name(method)}/{s.account_id}"
-        )
+        segments = {"api_class": api_class or s.api_class, "method": self.method_name(method)}
+        for field_name, value in segments.items():
+            if not isinstance(value, str) or not URL_SEGMENT.fullmatch(value):
+                raise MircateConfigError(
+                    f"Invalid {field_name} {value!r}: use a name of letters, digits and underscores "
+                    "such as 'PIMAPI' or 'getProducts'."
+                )
+        return f"{s.base_url}/{s.project_id}/CALL/{segments['api_class']}/{segments['method']}/{s.account_id}"
 
     def batch_status_request(
         self, batch_id: str, *, id_field: str, api_class: str | None, http_method: str | None

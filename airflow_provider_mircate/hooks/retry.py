@@ -196,7 +196,9 @@ def error_from_response(
 
 
 def connection_error(method: str, url: str, reason: str, *, attempts: int) -> MircateConnectionError:
+    hint = "Check that the connection host is reachable."
+    if "WRONG_VERSION_NUMBER" in reason and url.startswith("https://"):
+        hint = "The host answered in plain HTTP: write the connection host with http:// if that is intended."
     return MircateConnectionError(
-        f"Mircate call {method} to {url} failed after {attempts} attempt(s): {reason}. "
-        "Check that the connection host is reachable."
+        f"Mircate call {method} to {url} failed after {attempts} attempt(s): {reason.rstrip('.')}. {hint}"
     )

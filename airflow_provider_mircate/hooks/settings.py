@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,6 +19,7 @@ DEFAULT_HOST = "https://api.b2b.retter.io"
 DEFAULT_PROJECT_ID = "5p1hp1d2t"
 API_CLASSES = {"pim": "PIMAPI", "merchant": "MerchantAPI"}
 PAGING_MODES = ("offset", "page")
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 # Every extra key the connection accepts, with its default. Any other key is an error, so that a typo
 # such as ``read_timout`` fails loudly instead of being ignored.
@@ -65,10 +69,20 @@ class MircateConnectionSettings:
     def from_connection(cls, conn: Connection) -> MircateConnectionSettings:
         """Build settings from an Airflow connection, raising ``MircateConfigError`` on any bad value."""
         conn_id = conn.conn_id
+        if conn.conn_type and conn.conn_type != "mircate":
+            raise MircateConfigError(
+                f"Connection {conn_id!r} has type {conn.conn_type!r}. Set its type to 'mircate' so that "
+                "its extras are read as Mircate settings."
+            )
         if not conn.login:
             raise MircateConfigError(
                 f"Connection {conn_id!r} has no login. Set the login to the Mircate account id "
                 "(for the merchant API, the merchant's project id)."
+            )
+        if not ACCOUNT_ID.fullmatch(conn.login):
+            raise MircateConfigError(
+                f"Connection {conn_id!r} has an invalid login {conn.login!r}: the account id is the last "
+                "segment of every URL, so use only letters, digits, '_', '-' and '.'."
             )
         if not conn.password:
             raise MircateConfigError(
@@ -184,7 +198,7 @@ def _number(
             number = float(str(value).strip())
         except ValueError:
             number = None
-    if number is None or number != number or (integer and not number.is_integer()):
+    if number is None or not math.isfinite(number) or (integer and not number.is_integer()):
         raise MircateConfigError(
             f"Connection {conn_id!r} has an invalid extra {key}={value!r}: expected {unit}."
         )
@@ -204,11 +218,12 @@ def _verify(conn_id: str, value: Any) -> bool | str:
         return True
     if text.lower() in ("false", "0", "no"):
         return False
-    if text:
-        # Any other string is the path of a CA bundle, as requests and httpx take it.
+    if text and os.path.exists(text):
+        # Any other string is the path of a CA bundle (a file or a folder), as requests and httpx take it.
         return text
     raise MircateConfigError(
-        f"Connection {conn_id!r} has an invalid extra verify={value!r}: use true, false or a CA bundle path."
+        f"Connection {conn_id!r} has an invalid extra verify={value!r}: use true, false or the path of an "
+        "existing CA bundle."
     )
 
 

@@ -132,3 +132,54 @@ def test_hook_init_does_not_read_connection():
 def test_missing_connection_id_is_an_error():
     with pytest.raises(ValueError, match="mircate_conn_id is empty"):
         MircateHook("")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_timeout_is_rejected(value):
+    with pytest.raises(MircateConfigError, match=f"read_timeout='{value}'"):
+        settings_for(login="a", password=KEY, extra=json.dumps({"read_timeout": value}))
+
+
+def test_verify_path_must_exist():
+    with pytest.raises(MircateConfigError, match="verify='/no/such/ca.pem'"):
+        settings_for(login="a", password=KEY, extra=json.dumps({"verify": "/no/such/ca.pem"}))
+
+
+def test_verify_accepts_existing_bundle(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    s = settings_for(login="a", password=KEY, extra=json.dumps({"verify": str(bundle)}))
+    assert s.verify == str(bundle)
+
+
+def test_other_connection_type_is_rejected():
+    conn = Connection(conn_id="mircate_http", conn_type="http", login="a", password=KEY)
+    with pytest.raises(MircateConfigError, match="type 'http'"):
+        MircateConnectionSettings.from_connection(conn)
+
+
+@pytest.mark.parametrize("login", ["acc/../x", "acc?x=1", "acc id"])
+def test_login_that_breaks_url_is_rejected(login):
+    with pytest.raises(MircateConfigError, match="invalid login"):
+        settings_for(login=login, password=KEY)
+
+
+@pytest.mark.parametrize(
+    ("method", "api_class"), [("x/../getProductSettings", None), ("getProducts", "NoSuchAPI/../PIMAPI")]
+)
+def test_build_url_rejects_path_segments(method, api_class):
+    hook = MircateHook("mircate_x", settings=settings_for(login="1j19r3y78mj", password=KEY))
+    with pytest.raises(MircateConfigError, match="Invalid"):
+        hook.build_url(method, api_class)
+
+
+def test_plain_http_host_hint():
+    from airflow_provider_mircate.hooks.retry import connection_error
+
+    error = connection_error(
+        "getProducts",
+        "https://127.0.0.1:8099/x",
+        "SSLError: [SSL: WRONG_VERSION_NUMBER] wrong version",
+        attempts=1,
+    )
+    assert "http://" in str(error)
