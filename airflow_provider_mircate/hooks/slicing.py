@@ -72,7 +72,7 @@ def _parse_iso(text: str) -> datetime:
     try:
         return datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")
     except ValueError as exc:
-        raise MircateValidationError(f"Invalid timestamp {text!r}: {exc}.") from exc
+        raise MircateValidationError(f"Invalid timestamp {text!r}: {str(exc).rstrip('.')}.") from exc
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class _MircateAttachImageOperator(BaseOperator):
                 answer = self.attach(source, read_base64(source.path))
             except (MircateError, OSError) as exc:
                 raise MircateError(
-                    f"Attaching image {source.index} ({uri_of(source.path)}) failed: {exc}. "
+                    f"Attaching image {source.index} ({uri_of(source.path)}) failed: {str(exc).rstrip('.')}. "
                     f"Attached before the failure: {filenames}."
                 ) from exc
             filename = answer.get("filename") if isinstance(answer, dict) else None

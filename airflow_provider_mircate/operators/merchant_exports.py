@@ -187,7 +187,9 @@ class MircateExportStockPriceOperator(BaseOperator):
         try:
             return object_path_under(destination, check_name_component(name))
         except UnsafeFilenameError as exc:
-            raise MircateError(f"The export listed a file that cannot be stored: {exc}.") from exc
+            raise MircateError(
+                f"The export listed a file that cannot be stored: {str(exc).rstrip('.')}."
+            ) from exc
 
     def _download_file(self, entry: dict[str, Any], target: ObjectStoragePath) -> int:
         url = entry.get("url")

@@ -107,7 +107,9 @@ def validate_name_template(template: str) -> str:
     try:
         check_relative_path(template.format(**sample))
     except UnsafeFilenameError as exc:
-        raise MircateConfigError(f"name_template={template!r} renders an unsafe object name: {exc}.") from exc
+        raise MircateConfigError(
+            f"name_template={template!r} renders an unsafe object name: {str(exc).rstrip('.')}."
+        ) from exc
     return template
 
 
