@@ -110,8 +110,9 @@ def iter_rows(path: str | os.PathLike[str], fmt: str, *, name: str | None = None
     dicts from column name to cell text, with missing trailing cells as ``""``. Blank lines are skipped.
 
     :param name: the name used in error messages, such as the URI the file was copied from.
-    :raises MircateValidationError: on an empty file, malformed JSON, a row that is not an object, a CSV
-        row with more cells than the header, or bytes that are not UTF-8.
+    :raises MircateValidationError: on an empty file, malformed JSON, a row that is not an object, or
+        bytes that are not UTF-8. For CSV also on a row with more cells than the header, and on a quoted
+        field that is never closed or is followed by text.
     """
     label = name or str(path)
     if fmt == "jsonl":
@@ -127,8 +128,7 @@ def csv_header(path: str | os.PathLike[str], *, name: str | None = None) -> list
     """Return the column names of a CSV file (its first record)."""
     label = name or str(path)
     with open(path, "rb") as handle:
-        reader = csv.reader(line for _, line in _decoded_lines(handle, label))
-        for header in reader:
+        for _, header in _csv_records(handle, Path(path), label):
             if any(cell.strip() for cell in header):
                 return [cell.strip() for cell in header]
     raise _empty(label)
@@ -189,13 +189,80 @@ def _iter_jsonl(path: Path, name: str) -> Iterator[Row]:
         raise _empty(name)
 
 
+def _csv_records(handle: BinaryIO, path: Path, name: str) -> Iterator[tuple[int, list[str]]]:
+    """
+    Yield ``(start line, cells)`` for each CSV record, blank lines included as empty records.
+
+    The reader is strict, so an unterminated quoted field or text after a closing quote raises instead of
+    being read leniently. Without ``strict``, a quote that is never closed makes every later line part of
+    one cell.
+
+    :raises MircateValidationError: naming the line where the malformed record or quoted field starts.
+    """
+    reader = csv.reader((line for _, line in _decoded_lines(handle, name)), strict=True)
+    last_line = 0
+    while True:
+        start = last_line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _malformed_csv(path, name, start, reader.line_num, exc) from None
+        last_line = reader.line_num
+        yield start, cells
+
+
+def _malformed_csv(path: Path, name: str, start: int, line: int, exc: csv.Error) -> MircateValidationError:
+    # The csv module (CPython 3.11) reports an unterminated quoted field as "unexpected end of data".
+    if "unexpected end of data" in str(exc):
+        opened = _unclosed_quote_line(path, start) or start
+        return MircateValidationError(
+            f"Line {opened} of {name!r} opens a quoted field that is never closed, so the file ends inside "
+            f"it. Close the quote on line {opened}, and write a quote inside a quoted field as two quotes "
+            '("").'
+        )
+    spans = (
+        f" The record starts on line {start}, so a quoted field there may be missing its closing quote."
+        if line > start
+        else ""
+    )
+    return MircateValidationError(
+        f"Line {line} of {name!r} is not valid CSV ({exc}).{spans} Quote cells that contain commas, quotes "
+        'or line breaks, and write a quote inside a quoted field as two quotes ("").'
+    )
+
+
+def _unclosed_quote_line(path: Path, start: int) -> int | None:
+    """Return the line of the last quote that opens a field and is never closed, reading from ``start``."""
+    opened: int | None = None
+    in_quotes = False
+    at_field_start = True
+    # Lines are split on b"\n" only, as in _decoded_lines, so the numbers match the reader's.
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number < start:
+                continue
+            text = raw.decode("utf-8", errors="replace")
+            index = 0
+            while index < len(text):
+                char = text[index]
+                if in_quotes:
+                    if char == '"' and text[index + 1 : index + 2] == '"':
+                        index += 1
+                    elif char == '"':
+                        in_quotes, opened = False, None
+                elif char == '"' and at_field_start:
+                    in_quotes, opened = True, number
+                at_field_start = not in_quotes and char in ",\r\n"
+                index += 1
+    return opened
+
+
 def _iter_csv(path: Path, name: str) -> Iterator[Row]:
     with open(path, "rb") as handle:
-        reader = csv.reader(line for _, line in _decoded_lines(handle, name))
         header: list[str] | None = None
-        last_line = 0
-        for cells in reader:
-            start, last_line = last_line + 1, reader.line_num
+        for start, cells in _csv_records(handle, path, name):
             if not any(cell.strip() for cell in cells):
                 continue
             if header is None:

@@ -207,6 +207,19 @@ def test_negative_quantity_names_csv_line(merchant, tmp_path: Path) -> None:
     assert merchant.calls(method="receiveStock") == []
 
 
+def test_csv_unclosed_quote_fails_naming_line(merchant, tmp_path: Path) -> None:
+    source = tmp_path / "stock.csv"
+    rows = "".join(f"S{n},{n},IST\n" for n in range(3, 50))
+    source.write_text('sku,quantity,warehouse\nS1,5,IST\nS2,4,"IST\n' + rows)
+
+    with pytest.raises(MircateValidationError) as caught:
+        stock_operator(tmp_path, source=str(source)).execute(make_context("push_stock"))
+
+    assert str(caught.value).startswith("Line 3 of ")
+    assert "never closed" in str(caught.value)
+    assert merchant.calls(method="receiveStock") == []
+
+
 def test_unknown_csv_column_fails_file(merchant, tmp_path: Path) -> None:
     source = tmp_path / "stock.csv"
     source.write_text("sku,qty\nA1,5\n")

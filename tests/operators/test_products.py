@@ -172,6 +172,34 @@ def test_csv_source_with_attribute_types(mircate_conn: MircateEmulator, tmp_path
     assert len(mircate_conn.calls(method="getProductSettings")) == 1
 
 
+def test_csv_unclosed_quote_fails_naming_line(mircate_conn: MircateEmulator, tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    rows = "".join(f"Q_{n},shoes,ACTIVE,Name {n}\n" for n in range(3, 101))
+    path.write_text(
+        'sku,family,status,code\nQ_1,shoes,ACTIVE,ok\nQ_2,shoes,ACTIVE,"Broken name\n' + rows,
+        encoding="utf-8",
+    )
+    with pytest.raises(MircateValidationError) as info:
+        operator(tmp_path, source=str(path)).execute(make_context())
+    assert str(info.value).startswith("Line 3 of ")
+    assert "Close the quote on line 3" in str(info.value)
+    assert upsert_calls(mircate_conn) == []
+
+
+def test_csv_closed_multiline_cell_is_sent(mircate_conn: MircateEmulator, tmp_path: Path) -> None:
+    MircateHook().upsert_attributes([{"code": "notes", "type": "TEXTAREA"}])
+    path = tmp_path / "products.csv"
+    path.write_text(
+        'sku,family,status,attr.notes\nM1,shoes,ACTIVE,"first line\nsecond line"\nM2,shoes,DRAFT,x\n',
+        encoding="utf-8",
+    )
+    result = operator(tmp_path, source=str(path)).execute(make_context())
+    assert result["upserted"] == 2
+    assert mircate_conn.wait_for_batches(timeout=30)
+    notes = mircate_conn.state.products["M1"]["data"]["attributes"][0]["data"]
+    assert notes == [{"value": "first line\nsecond line"}]
+
+
 # -- invalid records ------------------------------------------------------------------------------
 
 

@@ -248,6 +248,55 @@ def test_csv_quoted_newline_keeps_start_line(tmp_path: Path) -> None:
     assert [line for line, _ in iter_rows(path, "csv")] == [2, 4]
 
 
+def test_csv_closed_multiline_cell_is_kept(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'sku,text\nA1,"line one\nline ""two""\n"\nA2,x\n')
+    assert list(iter_rows(path, "csv")) == [
+        (2, {"sku": "A1", "text": 'line one\nline "two"\n'}),
+        (5, {"sku": "A2", "text": "x"}),
+    ]
+
+
+def test_csv_unclosed_quote_names_start_line(tmp_path: Path) -> None:
+    rows = "".join(f"Q_{n},shoes,ACTIVE,Name {n}\n" for n in range(4, 102))
+    content = 'sku,family,status,name\nQ_1,shoes,ACTIVE,ok\nQ_2,shoes,ACTIVE,"Broken name\n' + rows
+    path = write(tmp_path / "p.csv", content)
+    with pytest.raises(MircateValidationError) as info:
+        list(iter_rows(path, "csv"))
+    message = str(info.value)
+    assert message.startswith("Line 3 of ")
+    assert "never closed" in message
+    assert "Close the quote on line 3" in message
+
+
+def test_csv_unclosed_quote_after_closed_multiline_cell(tmp_path: Path) -> None:
+    content = 'sku,a,b\nA1,"two\nlines","open\nA2,x,y\n'
+    path = write(tmp_path / "p.csv", content)
+    with pytest.raises(MircateValidationError, match="Line 3 of .* never closed"):
+        list(iter_rows(path, "csv"))
+
+
+def test_csv_unclosed_quote_in_header(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'sku,"name\nA1,x\n')
+    with pytest.raises(MircateValidationError, match="Line 1 of .* never closed"):
+        csv_header(path)
+
+
+def test_csv_text_after_closing_quote(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'sku,name\nA1,"x"y\n')
+    with pytest.raises(MircateValidationError) as info:
+        list(iter_rows(path, "csv"))
+    assert str(info.value).startswith("Line 2 of ")
+    assert "not valid CSV" in str(info.value)
+
+
+def test_csv_quote_closed_on_later_row_names_start(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'sku,name\nA1,"broken\nA2,"x"\n')
+    with pytest.raises(MircateValidationError) as info:
+        list(iter_rows(path, "csv"))
+    assert str(info.value).startswith("Line 3 of ")
+    assert "The record starts on line 2" in str(info.value)
+
+
 def test_csv_short_row_is_padded(tmp_path: Path) -> None:
     path = write(tmp_path / "p.csv", "sku,family,status\nA1\n")
     assert list(iter_rows(path, "csv")) == [(2, {"sku": "A1", "family": "", "status": ""})]
