@@ -86,8 +86,8 @@ class MircateImageFetchOperator(BaseOperator):
     :param filenames_conn_id: the connection of the store that contains ``filenames_path``.
     :param dest_conn_id: the connection of the destination store (an ``aws`` connection for ``s3://``).
     :param mircate_conn_id: the ``mircate`` connection.
-    :param width: the output width in pixels, a positive integer (templated).
-    :param height: the output height in pixels, a positive integer (templated).
+    :param width: the output width in pixels, an integer from 1 to 10000 (templated).
+    :param height: the output height in pixels, an integer from 1 to 10000 (templated).
     :param fit: ``cover``, ``contain``, ``fill``, ``inside`` or ``outside``, as sharp applies them
         (templated).
     :param format: ``jpeg``, ``jpg``, ``png``, ``webp``, ``avif``, ``tiff``, ``tif`` or ``gif`` (templated).

@@ -11,6 +11,9 @@ FITS = ("cover", "contain", "fill", "inside", "outside")
 FORMATS = ("jpeg", "jpg", "png", "webp", "avif", "tiff", "tif", "gif")
 QUALITY_RANGE = (1, 100)
 COMPRESSION_LEVEL_RANGE = (0, 9)
+# Output width and height in pixels, as the emulator bounds them.
+# NOTE: the live API publishes no width or height limit for getImage, so its limit may differ from this one.
+DIMENSION_RANGE = (1, 10000)
 
 # Colours in the forms colour parsers such as sharp's take: #rgb, #rgba, #rrggbb, #rrggbbaa (the ``#``
 # may be left out), rgb()/rgba()/hsl()/hsla() functions, or a CSS colour name.
@@ -43,15 +46,29 @@ def is_templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def _parse_integer(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def _integer(name: str, value: Any, low: int, high: int | None) -> int:
     allowed = f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    number = _parse_integer(value)
     if number is None or number < low or (high is not None and number > high):
         raise MircateConfigError(f"{name}={value!r} is invalid: use {allowed}.")
+    return number
+
+
+def _dimension(name: str, value: Any) -> int:
+    low, high = DIMENSION_RANGE
+    number = _parse_integer(value)
+    if number is None or not low <= number <= high:
+        raise MircateConfigError(
+            f"{name}={value!r} is invalid: use an integer of at least {low} and at most {high} (pixels)."
+        )
     return number
 
 
@@ -81,9 +98,9 @@ def validate_transforms(
     """
     checked: dict[str, Any] = {}
     if width is not None:
-        checked["width"] = _integer("width", width, 1, None)
+        checked["width"] = _dimension("width", width)
     if height is not None:
-        checked["height"] = _integer("height", height, 1, None)
+        checked["height"] = _dimension("height", height)
     if fit is not None:
         checked["fit"] = _choice("fit", fit, FITS)
     if format is not None:

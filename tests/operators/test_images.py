@@ -516,3 +516,46 @@ def test_unknown_account_fails_despite_skip(mircate_conn, tmp_path, monkeypatch)
     with pytest.raises(MircateAccountNotFoundError, match="login \\(account id\\)"):
         operator.execute({})
     assert not [p for p in tmp_path.rglob("*.png")]
+
+
+# -- width and height bounds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"width": 10**9}, r"width=1000000000 is invalid: use an integer of at least 1 and at most 10000"),
+        ({"height": 10001}, r"height=10001 is invalid: use an integer of at least 1 and at most 10000"),
+        ({"width": "10001"}, r"width='10001' is invalid: use an integer of at least 1 and at most 10000"),
+        ({"height": 0}, r"height=0 is invalid: use an integer of at least 1 and at most 10000"),
+    ],
+)
+def test_init_rejects_dimension_out_of_range(tmp_path, kwargs, message):
+    with pytest.raises(MircateConfigError, match=message):
+        fetch_op(filenames=["a.png"], destination=str(tmp_path), **kwargs)
+
+
+def test_init_accepts_dimension_bounds(tmp_path):
+    op = fetch_op(filenames=["a.png"], destination=str(tmp_path), width=10000, height="1")
+    assert op._transforms() == {"width": 10000, "height": 1}
+
+
+def test_templated_dimension_checked_before_any_request(mircate_conn, tmp_path):
+    names = add_images(mircate_conn, 1)
+    op = fetch_op(filenames=names, destination=str(tmp_path), width="{{ params.width }}")
+    op.width = "20000"  # the value as rendering would leave it
+    with pytest.raises(MircateConfigError, match="width='20000' is invalid"):
+        op.execute({})
+    assert get_image_calls(mircate_conn) == []
+
+
+def test_dimension_at_limit_is_fetched(mircate_conn, tmp_path):
+    # A flat source keeps the 10000-pixel-wide output small.
+    names = add_images(mircate_conn, 1, width=40, height=2)
+    op = fetch_op(filenames=names, destination=str(tmp_path), width=10000, fit="inside", format="png")
+
+    result = op.execute({})
+
+    assert result["fetched"] == 1
+    with Image.open(tmp_path / names[0]) as image:
+        assert image.width == 10000
