@@ -8,8 +8,9 @@ an upsert or delete keyed by code or sku.
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +24,14 @@ from airflow_provider_mircate.exceptions import (
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.hooks.slicing import product_key
 from airflow_provider_mircate.utils.attributes import ATTRIBUTE_TYPES
+from airflow_provider_mircate.utils.validation import is_valid_sku
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+# Invalid source keys listed in the error message; the count covers all of them.
+MAX_LISTED_KEYS = 20
 
 
 def validate_code(value: Any, where: str) -> str:
@@ -279,6 +283,11 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
     ``ARCHIVED`` and keeps the rest of it. Products already ARCHIVED are left alone. When more than
     ``max_missing`` products would change, the operator fails before it changes any.
 
+    Every key in the source must be a valid sku (1-255 characters of ``[A-Za-z0-9_]``, the rule of the
+    product upsert), because a misspelled key such as ``K 4`` matches no product and would get the real
+    ``K_4`` archived. An invalid key, or a source with no product, fails the task before it reads or
+    changes anything in Mircate. CSV cells are stripped, as the product upsert strips them.
+
     Returns ``{"action", "affected", "not_found", "unchanged"}``: counts only, never the skus, so the
     XCom stays small.
 
@@ -289,6 +298,9 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
     :param source_format: ``jsonl``, ``json`` or ``csv``; from the file suffix when ``None``.
     :param missing_action: ``archive`` or ``delete``, for products missing from the source.
     :param max_missing: the most products the source mode may change; required with ``source``.
+    :param allow_empty_source: accept a source with no product (an empty file, a CSV with only a
+        header, or ``[]``), so that up to ``max_missing`` products are archived or deleted. When
+        ``False``, such a source fails the task.
     :param filters: ``getProducts`` filters that limit which Mircate products the source is compared
         with, such as ``{"family": "shoes"}``. (templated)
     :param mircate_conn_id: the id of a connection of type ``mircate``.
@@ -305,6 +317,7 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
         source_format: str | None = None,
         missing_action: str = "archive",
         max_missing: int | None = None,
+        allow_empty_source: bool = False,
         filters: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -328,6 +341,7 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
         self.source_format = source_format
         self.missing_action = missing_action
         self.max_missing = max_missing
+        self.allow_empty_source = allow_empty_source
         self.filters = filters
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -393,15 +407,72 @@ class MircateDeleteProductOperator(_MircateCatalogOperator):
         self.hook.upsert_product(body)
 
     def _source_keys(self) -> set[str]:
+        """
+        Read the keys of the products to keep from the source.
+
+        :raises MircateValidationError: on a row without a key, on invalid keys (listing up to 20 with
+            their positions), and on a source with no product unless ``allow_empty_source`` is set.
+        """
         from airflow_provider_mircate.utils.records import iter_rows, open_source
 
         keys: set[str] = set()
+        invalid: list[str] = []
+        invalid_count = 0
         with open_source(self.source, conn_id=self.source_conn_id, source_format=self.source_format) as local:
-            for position, row in iter_rows(local.path, local.fmt, name=local.name):
-                key = row.get("sku") or row.get("code") if local.fmt == "csv" else product_key(row)
-                if not key:
+            # iter_rows rejects a blank file, but a blank JSON lines file is how an empty source is written.
+            rows: Iterator[tuple[int, Any]] = iter(())
+            if not _is_blank(local.path):
+                rows = iter_rows(local.path, local.fmt, name=local.name)
+            for position, row in rows:
+                field, key = _source_key(row, local.fmt)
+                if key is None:
                     raise MircateValidationError(
                         f"{local.name} {local.position_name} {position} has no sku or code: {str(row)[:200]}."
                     )
-                keys.add(str(key))
+                if not is_valid_sku(key):
+                    invalid_count += 1
+                    if len(invalid) < MAX_LISTED_KEYS:
+                        invalid.append(f"{local.position_name} {position}: {field} {key!r}")
+                    continue
+                keys.add(key)
+        if invalid_count:
+            more = f"\n  ... and {invalid_count - len(invalid)} more" if invalid_count > len(invalid) else ""
+            raise MircateValidationError(
+                f"{invalid_count} product key(s) in {local.name} are invalid: a sku or model code is 1-255 "
+                "characters of A-Z, a-z, 0-9 and '_'. Nothing was changed, because an invalid key matches no "
+                f"product and the product it was meant to keep would be {self.missing_action}d. Fix these "
+                "keys:\n  " + "\n  ".join(invalid) + more
+            )
+        if not keys and not self.allow_empty_source:
+            scope = f"that matches filters={self.filters!r}" if self.filters else "in Mircate"
+            raise MircateValidationError(
+                f"The source {local.name} lists no product, so every product {scope} would be "
+                f"{self.missing_action}d. Nothing was changed. Check that the export wrote the file, or "
+                f"pass allow_empty_source=True to {self.missing_action} them."
+            )
         return keys
+
+
+def _source_key(row: Any, fmt: str) -> tuple[str, str | None]:
+    """Return the field name and the key of one source row: the sku, or the code of a product model."""
+    if fmt != "csv":
+        key = product_key(row)
+        data = row.get("data")
+        field = "code" if isinstance(data, Mapping) and not data.get("sku") and data.get("code") else "sku"
+        return field, key
+    sku = (row.get("sku") or "").strip()
+    if sku:
+        return "sku", sku
+    code = (row.get("code") or "").strip()
+    return "code", code or None
+
+
+def _is_blank(path: Any) -> bool:
+    """Return whether a file contains nothing but whitespace and a UTF-8 byte order mark."""
+    with open(path, "rb") as handle:
+        chunk = handle.read(64 * 1024).removeprefix(codecs.BOM_UTF8)
+        while chunk:
+            if chunk.strip():
+                return False
+            chunk = handle.read(64 * 1024)
+    return True

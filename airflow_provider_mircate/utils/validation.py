@@ -32,6 +32,11 @@ class Problem(TypedDict):
     message: str
 
 
+def is_valid_sku(value: Any) -> bool:
+    """Return whether ``value`` is a valid sku or model code: 1-255 characters of ``[A-Za-z0-9_]``."""
+    return isinstance(value, str) and SKU_PATTERN.fullmatch(value) is not None
+
+
 def record_sku(record: Any) -> str | None:
     """Return ``data.sku`` of a record when it is a string, else ``None``."""
     data = record.get("data") if isinstance(record, Mapping) else None

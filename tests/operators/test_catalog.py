@@ -192,6 +192,111 @@ def test_delete_missing_from_csv_source(mircate_conn, tmp_path):
     assert set(mircate_conn.state.products) == {"sku1"}
 
 
+def changing_calls(emulator):
+    return emulator.calls("upsertProduct") + emulator.calls("deleteProduct")
+
+
+@pytest.mark.parametrize("missing_action", ["archive", "delete"])
+def test_source_typo_sku_changes_nothing(mircate_conn, tmp_path, missing_action):
+    for sku in ("K_1", "K_2", "K_3", "K_4"):
+        data = {"sku": sku, "family": "shoes", "status": "ACTIVE"}
+        store_product(mircate_conn.state, {"dataType": "PRODUCT", "data": data})
+    source = tmp_path / "keep.csv"
+    source.write_text(
+        "sku,family,status\nK_1,shoes,ACTIVE\nK_2,shoes,ACTIVE\nK_3,shoes,ACTIVE\nK 4,shoes,ACTIVE\n"
+    )
+    operator = MircateDeleteProductOperator(
+        task_id="d", source=str(source), missing_action=missing_action, max_missing=5
+    )
+
+    with pytest.raises(MircateValidationError) as info:
+        operator.execute({})
+
+    message = str(info.value)
+    assert "1 product key(s)" in message
+    assert "line 5: sku 'K 4'" in message
+    assert "Nothing was changed" in message
+    assert changing_calls(mircate_conn) == []
+    assert mircate_conn.calls("getProducts") == []
+    assert mircate_conn.state.products["K_4"]["data"]["status"] == "ACTIVE"
+
+
+def test_source_invalid_json_keys_listed(mircate_conn, tmp_path):
+    add_products(mircate_conn, 2)
+    source = write_source(tmp_path / "keep.jsonl", ["sku0", "sku-1", "x" * 256])
+
+    operator = MircateDeleteProductOperator(task_id="d", source=source, max_missing=5)
+    with pytest.raises(MircateValidationError) as info:
+        operator.execute({})
+
+    message = str(info.value)
+    assert "2 product key(s)" in message
+    assert "line 2: sku 'sku-1'" in message
+    assert f"line 3: sku '{'x' * 256}'" in message
+    assert changing_calls(mircate_conn) == []
+
+
+def test_source_csv_cells_are_stripped(mircate_conn, tmp_path):
+    add_products(mircate_conn, 2)
+    source = tmp_path / "keep.csv"
+    source.write_text("sku,family,status\n sku0 ,shoes,ACTIVE\n")
+
+    result = MircateDeleteProductOperator(task_id="d", source=str(source), max_missing=1).execute({})
+
+    assert result["affected"] == 1
+    assert mircate_conn.state.products["sku0"]["data"]["status"] == "ACTIVE"
+    assert mircate_conn.state.products["sku1"]["data"]["status"] == "ARCHIVED"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("keep.csv", "sku,family,status\n"), ("keep.json", "[]"), ("keep.jsonl", "\n")],
+)
+def test_empty_source_fails_by_default(mircate_conn, tmp_path, name, content):
+    add_products(mircate_conn, 3)
+    source = tmp_path / name
+    source.write_text(content)
+
+    operator = MircateDeleteProductOperator(task_id="d", source=str(source), max_missing=100)
+    with pytest.raises(MircateValidationError) as info:
+        operator.execute({})
+
+    assert "allow_empty_source=True" in str(info.value)
+    assert changing_calls(mircate_conn) == []
+    assert {p["data"]["status"] for p in mircate_conn.state.products.values()} == {"ACTIVE"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("keep.csv", "sku,family,status\n"), ("keep.json", "[]"), ("keep.jsonl", "")],
+)
+def test_empty_source_allowed_archives_all(mircate_conn, tmp_path, name, content):
+    add_products(mircate_conn, 3)
+    source = tmp_path / name
+    source.write_text(content)
+
+    result = MircateDeleteProductOperator(
+        task_id="d", source=str(source), max_missing=3, allow_empty_source=True
+    ).execute({})
+
+    assert result["affected"] == 3
+    assert {p["data"]["status"] for p in mircate_conn.state.products.values()} == {"ARCHIVED"}
+
+
+def test_empty_source_allowed_keeps_max_missing(mircate_conn, tmp_path):
+    add_products(mircate_conn, 3)
+    source = tmp_path / "keep.csv"
+    source.write_text("sku,family,status\n")
+
+    operator = MircateDeleteProductOperator(
+        task_id="d", source=str(source), max_missing=2, allow_empty_source=True
+    )
+    with pytest.raises(MircateValidationError, match="max_missing=2"):
+        operator.execute({})
+
+    assert changing_calls(mircate_conn) == []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
