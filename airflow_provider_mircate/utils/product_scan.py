@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -18,6 +18,31 @@ from airflow_provider_mircate.utils.attributes import AttributeCatalog
 from airflow_provider_mircate.utils.validation import Problem, record_key, record_sku, validate_product
 
 MAX_LISTED_PROBLEMS = 20
+ON_DUPLICATE = ("fail", "last_wins")
+
+
+class DuplicateKeys:
+    """
+    Positions of the keys seen so far in one pass, for ``on_duplicate``.
+
+    With ``fail`` a key keeps its first position, so every repeat is reported against the first record.
+    With ``last_wins`` a key moves to its latest record and each earlier position goes to ``superseded``.
+    Memory is one dict entry per distinct key plus one set entry per superseded record.
+    """
+
+    def __init__(self, on_duplicate: str) -> None:
+        self.last_wins = on_duplicate == "last_wins"
+        self.superseded: set[int] = set()
+        self._positions: dict[Hashable, int] = {}
+
+    def add(self, key: Hashable, position: int) -> int | None:
+        """Record ``key`` at ``position`` and return the position of an earlier record with it, or ``None``."""
+        earlier = self._positions.get(key)
+        if earlier is None or self.last_wins:
+            self._positions[key] = position
+        if earlier is not None and self.last_wins:
+            self.superseded.add(earlier)
+        return earlier
 
 
 @dataclass
@@ -73,7 +98,7 @@ class ProductScanner:
         self.rejects = rejects
         self.result = ScanResult()
         self._digest = hashlib.sha256()
-        self._first_seen: dict[tuple[str, str], int] = {}
+        self._duplicates = DuplicateKeys(on_duplicate)
 
     def scan(self, rows: Iterable[tuple[int, Any]]) -> ScanResult:
         """Validate every row and return the result; the fingerprint is set when the rows run out."""
@@ -99,15 +124,12 @@ class ProductScanner:
         key = record_key(record)
         if key is None:
             return []
-        earlier = self._first_seen.get(key)
+        earlier = self._duplicates.add(key, position)
         if earlier is None:
-            self._first_seen[key] = position
             return []
-        if self.on_duplicate == "last_wins":
-            # The earlier record is superseded; the key now points at this one.
+        if self._duplicates.last_wins:
             self.result.skip.add(earlier)
             self.result.superseded += 1
-            self._first_seen[key] = position
             return []
         kind, value = key
         where = self.position_name
