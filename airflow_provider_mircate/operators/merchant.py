@@ -32,8 +32,11 @@ from airflow_provider_mircate.utils.merchant_items import (
     check_csv_header,
     check_frequency,
     check_items,
+    duplicate_error,
+    item_key,
     validation_error,
 )
+from airflow_provider_mircate.utils.product_scan import ON_DUPLICATE, DuplicateKeys
 from airflow_provider_mircate.utils.progress import ProgressLog
 from airflow_provider_mircate.utils.records import Row, csv_header, iter_memory, iter_rows, open_source
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
@@ -79,6 +82,9 @@ class MircateMerchantFeedOperator(BaseOperator):
     :param source_conn_id: the object store connection of ``source``. (templated)
     :param source_format: ``jsonl``, ``json`` or ``csv``; taken from the suffix of ``source`` when ``None``.
     :param on_invalid: ``fail`` (send nothing when one item is invalid) or ``skip`` (send the valid items).
+    :param on_duplicate: ``fail`` treats a repeated key (stock: ``sku`` and ``warehouse``; price: ``sku``,
+        ``currency`` and ``channel``) as a problem of the later row, naming both lines; ``last_wins``
+        sends only the last row of each key.
     :param rejects_path: where invalid items are written as JSON lines (``{"line" or "index", "errors",
         "row"}``); required with ``on_invalid="skip"``. (templated)
     :param rejects_conn_id: the object store connection of ``rejects_path``.
@@ -132,6 +138,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         source_conn_id: str | None = None,
         source_format: str | None = None,
         on_invalid: str = "fail",
+        on_duplicate: str = "fail",
         rejects_path: str | ObjectStoragePath | None = None,
         rejects_conn_id: str | None = None,
         batch_size: int = MAX_BULK_ITEMS,
@@ -160,6 +167,8 @@ class MircateMerchantFeedOperator(BaseOperator):
         _check_arguments(
             self.task_id, items, source, on_invalid, rejects_path, batch_size, poll_interval, timeout
         )
+        if on_duplicate not in ON_DUPLICATE:
+            raise MircateConfigError(f"on_duplicate={on_duplicate!r} is invalid: use 'fail' or 'last_wins'.")
         check_frequency(frequency)
         self.mircate_conn_id = mircate_conn_id
         self.items = items
@@ -167,6 +176,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         self.source_conn_id = source_conn_id
         self.source_format = source_format
         self.on_invalid = on_invalid
+        self.on_duplicate = on_duplicate
         self.rejects_path = rejects_path
         self.rejects_conn_id = rejects_conn_id
         self.batch_size = batch_size
@@ -200,7 +210,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         checkpoint = self._checkpoint(context)
 
         with self._open_rows() as (read_rows, label, fmt):
-            fingerprint, valid, rejected = self._validate(read_rows, label, fmt)
+            fingerprint, valid, rejected, skip = self._validate(read_rows, label, fmt)
             if valid == 0:
                 self.log.warning("No valid %s items in %s; nothing was sent", self.feed_kind, label)
                 return self._result(operation_id, [], 0, rejected)
@@ -220,7 +230,7 @@ class MircateMerchantFeedOperator(BaseOperator):
                 log=self.log,
             )
             outcome = send_in_chunks(
-                self._valid_items(read_rows(), fmt),
+                self._valid_items(read_rows(), fmt, skip),
                 chunk_size=self.batch_size,
                 send=lambda chunk, index: self._send_chunk(chunk, operation_id),
                 checkpoint=checkpoint,
@@ -296,27 +306,55 @@ class MircateMerchantFeedOperator(BaseOperator):
             self.feed_kind, rows, self.rules, position_field=position_field, from_csv=fmt == "csv"
         )
 
-    def _validate(self, read_rows: Callable[[], Iterator[Row]], label: str, fmt: str) -> tuple[str, int, int]:
-        """Check every row once; return the fingerprint of the valid items and the valid and invalid counts."""
-        digest = hashlib.sha256(f"{self.feed_kind}:{self.method}".encode())
+    def _validate(
+        self, read_rows: Callable[[], Iterator[Row]], label: str, fmt: str
+    ) -> tuple[str, int, int, set[int]]:
+        """
+        Check every row once and find repeated keys.
+
+        Returns the fingerprint of the items to send, the valid and invalid counts, and the positions the
+        sending pass leaves out: duplicates rejected with ``on_invalid="skip"`` and rows superseded by a
+        later row of the same key with ``on_duplicate="last_wins"``.
+        """
+        digest = hashlib.sha256(f"{self.feed_kind}:{self.method}:{self.on_duplicate}".encode())
         valid = rejected = 0
         errors: list[dict[str, Any]] = []
+        skip: set[int] = set()
+        duplicates = DuplicateKeys(self.on_duplicate)
         position_field = "line" if fmt in ("jsonl", "csv") else "index"
         with self._rejects_writer() as rejects:
             for checked in self._checked(read_rows(), fmt):
+                problems = checked.errors
                 if checked.item is not None:
-                    valid += 1
-                    digest.update(json.dumps(checked.item, sort_keys=True).encode())
-                    digest.update(b"\n")
-                    continue
+                    earlier = duplicates.add(item_key(self.feed_kind, checked.item), checked.position)
+                    if earlier is None or duplicates.last_wins:
+                        valid += 1
+                        digest.update(json.dumps(checked.item, sort_keys=True).encode())
+                        digest.update(b"\n")
+                        continue
+                    problems = [
+                        duplicate_error(
+                            self.feed_kind, checked.item, checked.position, earlier, position_field
+                        )
+                    ]
+                    skip.add(checked.position)
                 rejected += 1
                 if len(errors) < MAX_KEPT_ERRORS:
-                    errors.extend(checked.errors[: MAX_KEPT_ERRORS - len(errors)])
+                    errors.extend(problems[: MAX_KEPT_ERRORS - len(errors)])
                 if rejects is not None:
-                    record = {position_field: checked.position, "errors": checked.errors, "row": checked.raw}
+                    record = {position_field: checked.position, "errors": problems, "row": checked.raw}
                     rejects.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             if rejected and self.on_invalid == "fail":
                 raise validation_error(self.feed_kind, label, errors, rejected)
+        skip |= duplicates.superseded
+        valid -= len(duplicates.superseded)
+        digest.update(json.dumps(sorted(skip)).encode())
+        if duplicates.superseded:
+            self.log.info(
+                "Leaving out %d %s item(s) replaced by a later row with the same key",
+                len(duplicates.superseded),
+                self.feed_kind,
+            )
         if rejected:
             where = f"written to {self.rejects_path}"
             self.log.warning(
@@ -326,7 +364,7 @@ class MircateMerchantFeedOperator(BaseOperator):
                 where,
                 "; ".join(e["message"] for e in errors[:5]),
             )
-        return digest.hexdigest(), valid, rejected
+        return digest.hexdigest(), valid, rejected, skip
 
     @contextlib.contextmanager
     def _rejects_writer(self) -> Iterator[Any]:
@@ -337,9 +375,9 @@ class MircateMerchantFeedOperator(BaseOperator):
         with atomic_writer(path, "w") as handle:
             yield handle
 
-    def _valid_items(self, rows: Iterable[Row], fmt: str) -> Iterator[dict[str, Any]]:
+    def _valid_items(self, rows: Iterable[Row], fmt: str, skip: set[int]) -> Iterator[dict[str, Any]]:
         for checked in self._checked(rows, fmt):
-            if checked.item is not None:
+            if checked.item is not None and checked.position not in skip:
                 yield checked.item
 
     # -- sending and waiting ----------------------------------------------------------------------

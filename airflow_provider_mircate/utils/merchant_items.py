@@ -22,6 +22,13 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "price": ("sku", "price", "currency"),
 }
 
+# The fields that identify one stock level or one price. Two items with the same values in one feed
+# overwrite each other, and which one is kept depends on the order Mircate processes the batches in.
+DUPLICATE_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "stock": ("sku", "warehouse"),
+    "price": ("sku", "currency", "channel"),
+}
+
 # The sku rule of the PIM's upsertProduct: 1 to 255 letters, digits or underscores.
 DEFAULT_SKU_PATTERN = r"[A-Za-z0-9_]{1,255}"
 DEFAULT_MAX_DECIMALS = 4
@@ -200,6 +207,23 @@ def check_items(
         if from_csv and isinstance(row, Mapping):
             row = row_from_csv(row)
         yield validate_item(kind, row, rules, position=position, position_field=position_field)
+
+
+def item_key(kind: FeedKind, item: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return the duplicate key of a valid item: its values of ``DUPLICATE_KEY_FIELDS``, ``None`` when absent."""
+    return tuple(item.get(name) for name in DUPLICATE_KEY_FIELDS[kind])
+
+
+def duplicate_error(
+    kind: FeedKind, item: Mapping[str, Any], position: int, earlier: int, position_field: str = "line"
+) -> dict[str, Any]:
+    """Return the problem of an item whose key already appeared at position ``earlier``."""
+    key = ", ".join(f"{name} {item.get(name)!r}" for name in DUPLICATE_KEY_FIELDS[kind])
+    message = (
+        f"the {kind} item with {key} appears on {position_field} {earlier} and again on {position_field} "
+        f"{position}. Keep one row per key, or set on_duplicate='last_wins' to send the last one"
+    )
+    return _problem(position_field, position, item.get("sku"), None, message)
 
 
 def validation_error(

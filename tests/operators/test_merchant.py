@@ -249,6 +249,95 @@ def test_skip_sends_valid_and_writes_rejects(merchant, tmp_path: Path) -> None:
     assert stored == {("A1", "IST"): 5, ("A3", None): 7}
 
 
+def write_duplicate_stock(path: Path) -> Path:
+    path.write_text("sku,quantity,warehouse\nS1,5,IST\nS2,1,IST\nS1,7,IST\nS1,9,IST\nS1,3,ANK\n")
+    return path
+
+
+def test_duplicate_stock_fails_naming_lines(merchant, tmp_path: Path) -> None:
+    source = write_duplicate_stock(tmp_path / "stock.csv")
+
+    with pytest.raises(MircateValidationError) as caught:
+        stock_operator(tmp_path, source=str(source)).execute(make_context("push_stock"))
+
+    by_line = {error["line"]: error for error in caught.value.errors}
+    assert sorted(by_line) == [4, 5]
+    assert "appears on line 2 and again on line 4" in by_line[4]["message"]
+    assert "appears on line 2 and again on line 5" in by_line[5]["message"]
+    assert "sku 'S1', warehouse 'IST'" in by_line[4]["message"]
+    assert by_line[4]["sku"] == "S1"
+    assert "on_duplicate='last_wins'" in str(caught.value)
+    assert merchant.calls(method="receiveStock") == []
+
+
+def test_duplicate_stock_last_wins(merchant, tmp_path: Path) -> None:
+    source = write_duplicate_stock(tmp_path / "stock.csv")
+
+    result = stock_operator(tmp_path, source=str(source), on_duplicate="last_wins").execute(
+        make_context("push_stock")
+    )
+    merchant.wait_for_batches()
+
+    assert result["sent"] == 3
+    assert result["rejected"] == 0
+    calls = merchant.calls(method="receiveStock", applied=True)
+    assert [call["items"] for call in calls] == [3]
+    stored = {(r["sku"], r["warehouse"]): r["quantity"] for r in merchant.state.stock.values()}
+    assert stored == {("S1", "IST"): 9, ("S2", "IST"): 1, ("S1", "ANK"): 3}
+
+
+def test_duplicate_stock_skip_writes_rejects(merchant, tmp_path: Path) -> None:
+    source = write_duplicate_stock(tmp_path / "stock.csv")
+    rejects = tmp_path / "rejects.jsonl"
+    operator = stock_operator(tmp_path, source=str(source), on_invalid="skip", rejects_path=str(rejects))
+
+    result = operator.execute(make_context("push_stock"))
+    merchant.wait_for_batches()
+
+    lines = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [line["line"] for line in lines] == [4, 5]
+    assert result["sent"] == 3
+    assert result["rejected"] == 2
+    stored = {(r["sku"], r["warehouse"]): r["quantity"] for r in merchant.state.stock.values()}
+    assert stored[("S1", "IST")] == 5
+
+
+def test_duplicate_price_key_includes_channel(merchant, tmp_path: Path) -> None:
+    items = [
+        {"sku": "P1", "price": "1.00", "currency": "EUR", "channel": "web"},
+        {"sku": "P1", "price": "2.00", "currency": "EUR", "channel": "shop"},
+        {"sku": "P1", "price": "3.00", "currency": "USD", "channel": "web"},
+        {"sku": "P1", "price": "4.00", "currency": "EUR", "channel": "web"},
+    ]
+
+    with pytest.raises(MircateValidationError) as caught:
+        price_operator(tmp_path, items=items).execute(make_context())
+
+    assert [error["index"] for error in caught.value.errors] == [3]
+    assert "appears on index 0 and again on index 3" in caught.value.errors[0]["message"]
+    assert merchant.calls(method="receivePrice") == []
+
+
+def test_duplicate_price_last_wins(merchant, tmp_path: Path) -> None:
+    items = [
+        {"sku": "P1", "price": "1.00", "currency": "EUR"},
+        {"sku": "P2", "price": "2.00", "currency": "EUR"},
+        {"sku": "P1", "price": "4.00", "currency": "EUR"},
+    ]
+
+    result = price_operator(tmp_path, items=items, on_duplicate="last_wins").execute(make_context())
+    merchant.wait_for_batches()
+
+    assert result["sent"] == 2
+    stored = {record["sku"]: record["price"] for record in merchant.state.prices.values()}
+    assert stored == {"P1": "4.00", "P2": "2.00"}
+
+
+def test_invalid_on_duplicate_fails_at_init() -> None:
+    with pytest.raises(MircateConfigError, match="on_duplicate='first'"):
+        MircateReceiveStockOperator(task_id="s", items=[], on_duplicate="first")
+
+
 def test_invalid_arguments_fail_at_init() -> None:
     with pytest.raises(MircateConfigError, match="batch_size"):
         MircateReceiveStockOperator(task_id="t", items=[], batch_size=501)
