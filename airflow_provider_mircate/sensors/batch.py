@@ -24,6 +24,7 @@ from airflow_provider_mircate.utils.batches import (
     BatchEvaluation,
     BatchStates,
     BatchWaitResult,
+    error_report_records,
     evaluate_batches,
     normalize_batch_ids,
 )
@@ -276,16 +277,5 @@ def _has_errors(summary: dict[str, Any]) -> bool:
 
 
 def _error_records(statuses: Iterable[dict[str, Any]], states: BatchStates) -> Iterable[dict[str, Any]]:
-    """Yield one report line per item error, and one per failed batch that lists no item errors."""
-    for status in statuses:
-        batch_id = status.get("batchId")
-        errors = status.get("errors") or []
-        for error in errors:
-            item = dict(error) if isinstance(error, dict) else {"message": str(error)}
-            yield {"batchId": batch_id, **item}
-        if not errors and status.get("status") in states.failure:
-            yield {
-                "batchId": batch_id,
-                "sku": None,
-                "message": f"The batch ended in status {status['status']}.",
-            }
+    """Yield one report line per item error, and one per batch that failed as a whole."""
+    return error_report_records(statuses, states)

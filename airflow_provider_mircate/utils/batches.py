@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -190,6 +190,54 @@ def evaluate_batches(
     )
 
 
+def error_report_records(
+    statuses: Iterable[Mapping[str, Any]], states: BatchStates
+) -> Iterator[dict[str, Any]]:
+    """
+    Yield the error report lines of batch status dicts: one per item error, one per batch failed as a whole.
+
+    A batch in a failure state whose errors name no item (no ``sku`` and no ``index``) failed as a whole,
+    so it gets one line with its id, status and item count instead of item lines with ``sku: null``.
+    """
+    for status in statuses:
+        batch_id = status.get("batchId")
+        errors = [
+            dict(e) if isinstance(e, Mapping) else {"message": str(e)} for e in status.get("errors") or []
+        ]
+        if status.get("status") in states.failure and not any(_names_item(e) for e in errors):
+            yield _whole_batch_record(batch_id, status, errors)
+            continue
+        for error in errors:
+            yield {"batchId": batch_id, **error}
+
+
+def _whole_batch_record(
+    batch_id: Any, status: Mapping[str, Any], errors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    total = _count(status.get("total"))
+    reasons = "; ".join(str(e["message"]) for e in errors if e.get("message"))
+    message = (
+        f"Batch {batch_id} with {total} item(s) failed as a whole (status {status.get('status')}), "
+        "and no item error was reported."
+    )
+    if reasons:
+        message += f" Mircate reported: {reasons}"
+    return {"batchId": batch_id, "status": status.get("status"), "items": total, "message": message}
+
+
+def _names_item(error: Mapping[str, Any]) -> bool:
+    return error.get("sku") is not None or error.get("index") is not None
+
+
+def _error_subject(error: Mapping[str, Any]) -> str:
+    """Return `` sku X`` or `` item N`` for an item error, and ``""`` for an error of the whole batch."""
+    if error.get("sku") is not None:
+        return f" sku {error['sku']}"
+    if error.get("index") is not None:
+        return f" item {error['index']}"
+    return ""
+
+
 def normalize_batch_ids(value: Any) -> list[str]:
     """
     Return a list of batch ids from one id, a list of ids, or an upsert or merchant operator's XCom value.
@@ -282,7 +330,7 @@ def _describe(summaries: list[BatchSummary], finished: int, failed_ids: list[str
     errors = [(s["batchId"], e) for s in summaries for e in s["errors"]][:MESSAGE_ERRORS]
     if errors:
         shown = "; ".join(
-            f"batch {batch_id} sku {error.get('sku', '?')}: {error.get('message', error)}"
+            f"batch {batch_id}{_error_subject(error)}: {error.get('message', error)}"
             for batch_id, error in errors
         )
         message += f" First errors: {shown.rstrip('.')}."
