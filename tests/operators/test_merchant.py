@@ -354,8 +354,10 @@ def test_frequency_passed_through(merchant, tmp_path: Path) -> None:
     stock_operator(tmp_path, items=items, frequency=2).execute(make_context("push_stock"))
 
     batch_id = merchant.calls(method="receiveStock")[0]["batch_id"]
-    # The emulator waits frequency * frequency_scale seconds between the items of a batch.
-    delay = merchant.state.batch_payloads[batch_id]["itemDelay"]
+    merchant.wait_for_batches()
+    # The emulator waits frequency * frequency_scale seconds between the items of a batch. The batch
+    # record keeps the delay after the batch finished, unlike batch_payloads.
+    delay = merchant.state.batches[batch_id]["itemDelay"]
     assert delay == pytest.approx(2 * merchant.frequency_scale)
 
 

@@ -76,6 +76,18 @@ def test_frequency_uses_scale(merchant_api, emulator):
     assert emulator.wait_for_batches(timeout=10)
 
 
+def test_item_delay_kept_after_batch_ends(merchant_api, emulator):
+    batch_id = merchant_api.post("receiveStock", {"items": [stock("S1", 1)], "frequency": 3}).json()[
+        "batchId"
+    ]
+    assert emulator.wait_for_batches(timeout=10)
+
+    assert batch_id not in emulator.state.batch_payloads
+    assert emulator.state.batches[batch_id]["itemDelay"] == pytest.approx(3 * emulator.frequency_scale)
+    status = merchant_api.get("checkBatchStatus", {"batchId": batch_id}).json()
+    assert "itemDelay" not in status
+
+
 def test_check_batch_status_is_get_and_404(merchant_api):
     assert merchant_api.get("checkBatchStatus", {"batchId": "b-nope"}).status_code == 404
     assert merchant_api.get("checkBatchStatus", {}).status_code == 400

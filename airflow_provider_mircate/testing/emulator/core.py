@@ -324,6 +324,9 @@ class MircateEmulator:
                 "api": api_class,
                 "kind": kind,
                 "createdAt": self.state.now(),
+                # Seconds the worker waits between items. The payload is dropped when the batch ends,
+                # but this field stays until reset, so tests can read it after the batch finished.
+                "itemDelay": item_delay,
             }
             self.state.batch_payloads[batch_id] = {"items": items, "itemDelay": item_delay}
             self.state.mark("batch", batch_id)
