@@ -7,7 +7,7 @@ Run the example catalog sync against the local Mircate emulator and show what it
 - The emulator listens on a free port on 127.0.0.1 and keeps its state in ``.demo/emulator.sqlite3``,
   so a second run finds the products and image names of the first.
 - Product images are drawn into ``.demo/product-images``, resized images land in ``.demo/images`` and
-  the export, filename list and manifests in ``.demo/output``.
+  the export, filename list, attach record and manifests in ``.demo/output``.
 
 The script exits with the exit code of ``airflow dags test``. The emulator is stopped by its pid when
 the run ends, fails or is interrupted.
@@ -177,6 +177,10 @@ def summarize_outputs() -> list[str]:
     if filenames.exists():
         count = sum(1 for line in filenames.read_text(encoding="utf-8").splitlines() if line.strip())
         lines.append(f"Filenames:  {filenames} ({count} image filenames)")
+    record = output / "attached_images.jsonl"
+    if record.exists():
+        count = sum(1 for line in record.read_text(encoding="utf-8").splitlines() if line.strip())
+        lines.append(f"Attached:   {record} ({count} images in the attach record)")
     statuses: Counter[str] = Counter()
     manifests = sorted((output / "manifests").glob("fetch-*.jsonl"))
     for manifest in manifests:

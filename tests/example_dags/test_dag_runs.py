@@ -161,3 +161,51 @@ def test_image_backfill_rerun_fetches_nothing(run_dag, mircate_conn, tmp_path):
     assert second.returncode == 0, output_tail(second)
     assert manifest_statuses(tmp_path / "output" / "manifests") == ["skipped"] * len(filenames)
     assert len(mircate_emulator.calls("getImage")) == image_calls
+
+
+def read_attach_record(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.dagrun
+def test_catalog_sync_rerun_attaches_nothing(run_dag, mircate_emulator, tmp_path):
+    product_images = tmp_path / "product-images"
+    load_data_module("make_images").write_images(product_images)
+    conf = {
+        "product_images_uri": f"file://{product_images}",
+        "images_uri": f"file://{tmp_path}/images",
+        "output_uri": f"file://{tmp_path}/output",
+    }
+    listed = listed_images()
+
+    first = run_dag("mircate_catalog_sync", conf, mircate_emulator.conn_json())
+
+    assert first.returncode == 0, output_tail(first)
+    assert len(mircate_emulator.calls("attachProductAttributeImage")) == len(listed)
+    record = read_attach_record(tmp_path / "output" / "attached_images.jsonl")
+    assert len(record) == len(listed)
+    first_values = {
+        (item["product_id"], item["attribute_code"]): attribute_values(
+            mircate_emulator.state.products[item["product_id"]], item["attribute_code"]
+        )
+        for item in listed
+    }
+
+    second = run_dag("mircate_catalog_sync", conf, mircate_emulator.conn_json())
+
+    assert second.returncode == 0, output_tail(second)
+    # The upsert of the second run replaced the image attributes, and the DAG re-linked the recorded
+    # filenames instead of attaching the same content again.
+    assert len(mircate_emulator.calls("attachProductAttributeImage")) == len(listed)
+    products = mircate_emulator.state.products
+    not_set = [
+        item
+        for item in listed
+        if not any(attribute_values(products[item["product_id"]], item["attribute_code"]))
+    ]
+    assert not_set == []
+    second_values = {pair: attribute_values(products[pair[0]], pair[1]) for pair in first_values}
+    assert second_values == first_values
+    referenced = {entry["filename"] for entry in record}
+    assert referenced <= set(mircate_emulator.state.images)
+    assert read_attach_record(tmp_path / "output" / "attached_images.jsonl") == record
