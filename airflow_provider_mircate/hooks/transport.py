@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -22,6 +22,9 @@ from airflow_provider_mircate.hooks.retry import (
 
 if TYPE_CHECKING:
     from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
+
+
+_HookT = TypeVar("_HookT", bound="MircateTransportHook")
 
 
 class MircateTransportHook(MircateBaseHook):
@@ -72,7 +75,7 @@ class MircateTransportHook(MircateBaseHook):
             self.session.close()
             del self.__dict__["session"]
 
-    def __enter__(self) -> MircateTransportHook:
+    def __enter__(self: _HookT) -> _HookT:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
