@@ -13,9 +13,6 @@ from airflow_provider_mircate.hooks.base import MircateBaseHook
 from airflow_provider_mircate.hooks.retry import (
     FailureKind,
     RetryMode,
-    connection_error,
-    error_from_response,
-    summarize_body,
 )
 from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
 
@@ -83,61 +80,53 @@ class MircateAsyncHook(MircateBaseHook):
         """Send one API call and return its parsed JSON body; the async twin of ``MircateHook.call``."""
         client = await self._get_client()
         url = self.build_url(method, api_class)
-        policy = self.retry_policy
         attempt = 0
         while True:
             delay = self.rate_limiter.reserve()
             if delay:
                 await asyncio.sleep(delay)
-            reason: str
             try:
                 response = await client.request(http_method, url, json=json, params=dict(params or {}))
             except httpx.HTTPError as exc:
                 kind: FailureKind = (
                     "not_sent" if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) else "ambiguous"
                 )
-                reason = type(exc).__name__
-                if attempt >= policy.max_retries or not policy.should_retry_failure(kind, retry_mode):
-                    raise connection_error(method, url, f"{reason}: {exc}", attempts=attempt + 1) from exc
-                wait = policy.backoff(attempt)
+                wait = self._wait_after_failure(
+                    attempt,
+                    kind=kind,
+                    reason=type(exc).__name__,
+                    detail=f"{type(exc).__name__}: {exc}",
+                    mode=retry_mode,
+                    label=method,
+                    url=url,
+                    cause=exc,
+                )
             else:
-                status = response.status_code
-                if status < 400:
-                    if status == 204 or not response.content:
+                if response.status_code < 400:
+                    if response.status_code == 204 or not response.content:
                         return None
                     try:
                         return jsonlib.loads(response.content)
                     except ValueError:
-                        reason = "truncated body"
-                        if attempt >= policy.max_retries or retry_mode != "idempotent":
-                            raise connection_error(method, url, reason, attempts=attempt + 1) from None
-                        wait = policy.backoff(attempt)
-                else:
-                    self.log.debug(
-                        "Mircate %s answered HTTP %s: %s", method, status, summarize_body(response.content)
-                    )
-                    retryable = policy.should_retry_status(status, retry_mode)
-                    if not retryable or attempt >= policy.max_retries:
-                        raise error_from_response(
-                            status,
-                            response.content,
-                            method=method,
-                            conn_id=self.mircate_conn_id,
-                            after_retries=retryable,
+                        wait = self._wait_after_failure(
+                            attempt,
+                            kind="ambiguous",
+                            reason="truncated body",
+                            detail="truncated body",
+                            mode=retry_mode,
+                            label=method,
+                            url=url,
                         )
-                    reason = f"HTTP {status}"
-                    wait = policy.wait_for_status(
-                        attempt, status, response.headers.get("Retry-After"), self._describe(method)
+                else:
+                    wait = self._wait_after_status(
+                        attempt,
+                        status=response.status_code,
+                        body=response.content,
+                        retry_after=response.headers.get("Retry-After"),
+                        mode=retry_mode,
+                        label=method,
                     )
             attempt += 1
-            self.log.warning(
-                "Mircate %s failed with %s; retry %d of %d in %.2f s",
-                method,
-                reason,
-                attempt,
-                policy.max_retries,
-                wait,
-            )
             await asyncio.sleep(wait)
 
     async def check_batch_status(

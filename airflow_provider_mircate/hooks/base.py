@@ -10,7 +10,16 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_mircate.exceptions import MircateConfigError
-from airflow_provider_mircate.hooks.retry import RateLimiter, RetryPolicy
+from airflow_provider_mircate.hooks.retry import (
+    FailureKind,
+    RateLimiter,
+    RetryMode,
+    RetryPolicy,
+    connection_error,
+    error_from_response,
+    summarize_body,
+    without_query,
+)
 from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
 
 URL_SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -109,6 +118,59 @@ class MircateBaseHook(BaseHook):
         if verb == "GET":
             return api_class, verb, {"params": {id_field: batch_id}}
         return api_class, verb, {"json": {id_field: batch_id}}
+
+    def _wait_after_failure(
+        self,
+        attempt: int,
+        *,
+        kind: FailureKind,
+        reason: str,
+        detail: str,
+        mode: RetryMode,
+        label: str,
+        url: str,
+        cause: BaseException | None = None,
+    ) -> float:
+        """
+        Return the wait before retrying a request that got no usable answer, or raise when it may not.
+
+        :param reason: the short cause logged with the retry (an exception name, ``truncated body``).
+        :param detail: the full cause put in the error when no retry is left.
+        :raises MircateConnectionError: when the retries are used up or the mode forbids a retry.
+        """
+        policy = self.retry_policy
+        if attempt >= policy.max_retries or not policy.should_retry_failure(kind, mode):
+            raise connection_error(label, without_query(url), detail, attempts=attempt + 1) from cause
+        return self._log_retry(attempt, label, reason, policy.backoff(attempt))
+
+    def _wait_after_status(
+        self, attempt: int, *, status: int, body: bytes, retry_after: str | None, mode: RetryMode, label: str
+    ) -> float:
+        """
+        Return the wait before retrying a request answered with an error status, or raise its error.
+
+        :raises MircateAPIError: the typed error of the status when it is not retried or no retry is left.
+        """
+        policy = self.retry_policy
+        self.log.debug("Mircate %s returned HTTP %s: %s", label, status, summarize_body(body))
+        retryable = policy.should_retry_status(status, mode)
+        if not retryable or attempt >= policy.max_retries:
+            raise error_from_response(
+                status, body, method=label, conn_id=self.mircate_conn_id, after_retries=retryable
+            )
+        wait = policy.wait_for_status(attempt, status, retry_after, self._describe(label))
+        return self._log_retry(attempt, label, f"HTTP {status}", wait)
+
+    def _log_retry(self, attempt: int, label: str, reason: str, wait: float) -> float:
+        self.log.warning(
+            "Mircate %s failed with %s; retry %d of %d in %.2f s",
+            label,
+            reason,
+            attempt + 1,
+            self.retry_policy.max_retries,
+            wait,
+        )
+        return wait
 
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self.settings.api_key, "Accept": "application/json"}

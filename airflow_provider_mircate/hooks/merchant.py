@@ -14,7 +14,8 @@ from airflow_provider_mircate.exceptions import (
     MircateConnectionError,
     MircateValidationError,
 )
-from airflow_provider_mircate.hooks.transport import MircateTransportHook, without_query
+from airflow_provider_mircate.hooks.retry import without_query
+from airflow_provider_mircate.hooks.transport import MircateTransportHook
 from airflow_provider_mircate.utils.merchant_items import check_frequency
 
 MAX_BULK_ITEMS = 500

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_mircate.exceptions import (
     MircateAccountNotFoundError,
@@ -202,3 +203,9 @@ def connection_error(method: str, url: str, reason: str, *, attempts: int) -> Mi
     return MircateConnectionError(
         f"Mircate call {method} to {url} failed after {attempts} attempt(s): {reason.rstrip('.')}. {hint}"
     )
+
+
+def without_query(url: str) -> str:
+    """Drop the query and fragment, which may carry a signature, from a URL shown in logs and errors."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

@@ -6,19 +6,12 @@ import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_mircate.hooks.base import MircateBaseHook
-from airflow_provider_mircate.hooks.retry import (
-    FailureKind,
-    RetryMode,
-    connection_error,
-    error_from_response,
-    summarize_body,
-)
+from airflow_provider_mircate.hooks.retry import FailureKind, RetryMode
 
 if TYPE_CHECKING:
     from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
@@ -135,7 +128,6 @@ class MircateTransportHook(MircateBaseHook):
         :param allow_redirects: follow redirects; a caller that must check where a redirect leads
             before the key is sent there passes ``False``.
         """
-        policy = self.retry_policy
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         attempt = 0
         while True:
@@ -143,7 +135,6 @@ class MircateTransportHook(MircateBaseHook):
             if delay:
                 time.sleep(delay)
             self.log.debug("Sending %s %s", http_method, label)
-            reason: str
             try:
                 response = self.session.request(
                     http_method,
@@ -155,51 +146,45 @@ class MircateTransportHook(MircateBaseHook):
                     allow_redirects=allow_redirects,
                 )
             except requests.RequestException as exc:
-                reason = type(exc).__name__
-                if attempt >= policy.max_retries or not policy.should_retry_failure(
-                    _failure_kind(exc), retry_mode
-                ):
-                    raise connection_error(
-                        label, without_query(url), f"{reason}: {exc}", attempts=attempt + 1
-                    ) from exc
-                wait = policy.backoff(attempt)
+                wait = self._wait_after_failure(
+                    attempt,
+                    kind=_failure_kind(exc),
+                    reason=type(exc).__name__,
+                    detail=f"{type(exc).__name__}: {exc}",
+                    mode=retry_mode,
+                    label=label,
+                    url=url,
+                    cause=exc,
+                )
             else:
-                status = response.status_code
-                if status < 400:
+                if response.status_code < 400:
                     if stream:
                         return response
                     outcome = _parse_body(response)
                     if outcome is not _BROKEN:
                         return outcome
                     # The status arrived but the body was cut short: the request was applied.
-                    reason = "truncated body"
-                    if attempt >= policy.max_retries or not policy.should_retry_failure(
-                        "ambiguous", retry_mode
-                    ):
-                        raise connection_error(label, without_query(url), reason, attempts=attempt + 1)
-                    wait = policy.backoff(attempt)
+                    wait = self._wait_after_failure(
+                        attempt,
+                        kind="ambiguous",
+                        reason="truncated body",
+                        detail="truncated body",
+                        mode=retry_mode,
+                        label=label,
+                        url=url,
+                    )
                 else:
                     body = response.content if not stream else response.raw.read(4096, decode_content=True)
                     response.close()
-                    self.log.debug("Mircate %s answered HTTP %s: %s", label, status, summarize_body(body))
-                    retryable = policy.should_retry_status(status, retry_mode)
-                    if not retryable or attempt >= policy.max_retries:
-                        raise error_from_response(
-                            status, body, method=label, conn_id=self.mircate_conn_id, after_retries=retryable
-                        )
-                    reason = f"HTTP {status}"
-                    wait = policy.wait_for_status(
-                        attempt, status, response.headers.get("Retry-After"), self._describe(label)
+                    wait = self._wait_after_status(
+                        attempt,
+                        status=response.status_code,
+                        body=body,
+                        retry_after=response.headers.get("Retry-After"),
+                        mode=retry_mode,
+                        label=label,
                     )
             attempt += 1
-            self.log.warning(
-                "Mircate %s failed with %s; retry %d of %d in %.2f s",
-                label,
-                reason,
-                attempt,
-                policy.max_retries,
-                wait,
-            )
             time.sleep(wait)
 
 
@@ -232,9 +217,3 @@ def _failure_kind(exc: requests.RequestException) -> FailureKind:
         if "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text:
             return "not_sent"
     return "ambiguous"
-
-
-def without_query(url: str) -> str:
-    """Drop the query and fragment, which may carry a signature, from a URL shown in logs and errors."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
