@@ -209,7 +209,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         operation_id = stable_operation_id(context, prefix=f"mircate-{self.feed_kind}")
         checkpoint = self._checkpoint(context)
 
-        with self._open_rows() as (read_rows, label, fmt):
+        with self._open_rows() as (read_rows, label, fmt, check_unchanged):
             fingerprint, valid, rejected, skip = self._validate(read_rows, label, fmt)
             if valid == 0:
                 self.log.warning("No valid %s items in %s; nothing was sent", self.feed_kind, label)
@@ -232,7 +232,7 @@ class MircateMerchantFeedOperator(BaseOperator):
             outcome = send_in_chunks(
                 self._valid_items(read_rows(), fmt, skip),
                 chunk_size=self.batch_size,
-                send=lambda chunk, index: self._send_chunk(chunk, operation_id),
+                send=lambda chunk, index: self._send_chunk(chunk, operation_id, check_unchanged),
                 checkpoint=checkpoint,
                 fingerprint=fingerprint,
                 progress=progress,
@@ -285,19 +285,24 @@ class MircateMerchantFeedOperator(BaseOperator):
     # -- reading and validating -------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _open_rows(self) -> Iterator[tuple[Callable[[], Iterator[Row]], str, str]]:
+    def _open_rows(self) -> Iterator[tuple[Callable[[], Iterator[Row]], str, str, Callable[[], None]]]:
         """
         Yield a function that reads the ``(position, row)`` pairs again on each call, a label for messages,
-        and the format (``memory``, ``jsonl``, ``json`` or ``csv``).
+        the format (``memory``, ``jsonl``, ``json`` or ``csv``), and a check that the file is unchanged.
         """
         if self.source is None:
             items = _parse_items(self.items, self.task_id)
-            yield (lambda: iter_memory(items)), "items", "memory"
+            yield (lambda: iter_memory(items)), "items", "memory", lambda: None
             return
         with open_source(self.source, conn_id=self.source_conn_id, source_format=self.source_format) as local:
             if local.fmt == "csv":
                 check_csv_header(self.feed_kind, csv_header(local.path, name=local.name), source=local.name)
-            yield (lambda: iter_rows(local.path, local.fmt, name=local.name)), local.name, local.fmt
+            yield (
+                (lambda: iter_rows(local.path, local.fmt, name=local.name)),
+                local.name,
+                local.fmt,
+                local.check_unchanged,
+            )
 
     def _checked(self, rows: Iterable[Row], fmt: str) -> Iterator[CheckedItem]:
         # Files are numbered by line; a JSON array and a list of items by 0-based index.
@@ -382,7 +387,10 @@ class MircateMerchantFeedOperator(BaseOperator):
 
     # -- sending and waiting ----------------------------------------------------------------------
 
-    def _send_chunk(self, chunk: list[dict[str, Any]], operation_id: str) -> str:
+    def _send_chunk(
+        self, chunk: list[dict[str, Any]], operation_id: str, check_unchanged: Callable[[], None]
+    ) -> str:
+        check_unchanged()
         receive = self.hook.receive_stock if self.feed_kind == "stock" else self.hook.receive_price
         return receive(
             chunk,

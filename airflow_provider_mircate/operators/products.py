@@ -49,6 +49,7 @@ class _ProductInput:
     rows: Callable[[], Iterator[Row]]
     position_name: str
     name: str
+    check_unchanged: Callable[[], None] = lambda: None
 
 
 class MircateUpsertProductOperator(BaseOperator):
@@ -227,6 +228,7 @@ class MircateUpsertProductOperator(BaseOperator):
                     rows=lambda: iter_product_records(local, attributes=self._attribute_catalog),
                     position_name=local.position_name,
                     name=local.name,
+                    check_unchanged=local.check_unchanged,
                 )
             return
         products = _native_products(self.products)
@@ -300,6 +302,7 @@ class MircateUpsertProductOperator(BaseOperator):
         records = (record for position, record in product_input.rows() if position not in scan.skip)
         if scan.valid == 1:
             product = next(records)
+            product_input.check_unchanged()
             self.log.info("Sending one product with upsertProduct")
             self.hook.upsert_product(product)
             return []
@@ -312,6 +315,7 @@ class MircateUpsertProductOperator(BaseOperator):
         )
 
         def send(chunk: list[dict[str, Any]], index: int) -> str:
+            product_input.check_unchanged()
             return self.hook.bulk_upsert_products(
                 chunk, bulk_operation_id=operation_id, method=self.bulk_method, id_field=self.batch_id_field
             )

@@ -64,6 +64,21 @@ class LocalSource:
     path: Path
     fmt: str
     name: str
+    signature: tuple[int, int] = (0, 0)
+
+    def check_unchanged(self) -> None:
+        """
+        Raise when the file was written to since it was opened, so that no unvalidated row is sent.
+
+        Rows read before a call that passes came from the validated content: any write changes the
+        size or the modification time. A spooled copy of a remote file never changes.
+        """
+        if _signature(self.path) != self.signature:
+            raise MircateValidationError(
+                f"The source file {self.name!r} changed while it was being validated and sent, so rows "
+                "that were never validated could be sent. Nothing more was sent; rerun the task once the "
+                "file is complete (a retry resumes after the batches already accepted)."
+            )
 
     @property
     def position_name(self) -> str:
@@ -91,7 +106,12 @@ def open_source(
     if not path.exists():
         raise MircateConfigError(f"The source file {str(path)!r} does not exist. Check the path and conn id.")
     with local_copy(path) as local:
-        yield LocalSource(path=Path(local), fmt=fmt, name=str(path))
+        yield LocalSource(path=Path(local), fmt=fmt, name=str(path), signature=_signature(Path(local)))
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def iter_memory(items: Mapping[str, Any] | Iterable[Any]) -> Iterator[Row]:

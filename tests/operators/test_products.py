@@ -440,3 +440,25 @@ def test_openlineage_datasets(mircate_conn: MircateEmulator, tmp_path: Path, cat
     assert [(d.namespace, d.name) for d in lineage.outputs] == [
         (f"mircate://{mircate_conn.account_id}", "products")
     ]
+
+
+class AppendsBetweenPasses(MircateUpsertProductOperator):
+    """An upsert whose source file gets one more line after validation, as a writer still filling it would."""
+
+    def _send(self, context, product_input, scan):
+        with open(self.source, "a") as handle:
+            handle.write(json.dumps({"dataType": "PRODUCT", "data": {"sku": "bad sku"}}) + "\n")
+        return super()._send(context, product_input, scan)
+
+
+def test_file_changed_after_validation_sends_nothing(mircate_conn: MircateEmulator, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "growing.jsonl", [product(f"G{i}") for i in range(5)])
+    op = AppendsBetweenPasses(
+        task_id="upsert", source=str(source), checkpoint_path=str(tmp_path / "checkpoints") + "/"
+    )
+
+    with pytest.raises(MircateValidationError, match="changed while it was being validated"):
+        op.execute(make_context())
+
+    assert upsert_calls(mircate_conn) == []
+    assert mircate_conn.state.products == {}
