@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -96,6 +96,9 @@ class MircateMerchantFeedOperator(BaseOperator):
     :param currencies: the accepted currency codes; any three uppercase letters when ``None``.
     :param method: the API method that receives the items.
     :param items_field: the name of the item list in the request body.
+    :param item_fields: renames item fields in the request body, from this operator's names (``sku``,
+        ``quantity``, ``warehouse``, ``price``, ``currency``, ``channel``, ``listPrice``) to the live API's,
+        for example ``{"quantity": "stock"}``. The item shapes are not published, so they may differ.
     :param wait_for_completion: wait until every batch finished, and fail when one failed.
     :param deferrable: wait in the triggerer instead of a worker slot; defaults to
         ``[operators] default_deferrable``.
@@ -148,6 +151,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         currencies: Iterable[str] | None = None,
         method: str | None = None,
         items_field: str = "items",
+        item_fields: Mapping[str, str] | None = None,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -186,6 +190,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         )
         self.method = method or self.default_method
         self.items_field = items_field
+        self.item_fields = _check_item_fields(item_fields, self.task_id)
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -391,6 +396,8 @@ class MircateMerchantFeedOperator(BaseOperator):
         self, chunk: list[dict[str, Any]], operation_id: str, check_unchanged: Callable[[], None]
     ) -> str:
         check_unchanged()
+        if self.item_fields:
+            chunk = [{self.item_fields.get(key, key): value for key, value in item.items()} for item in chunk]
         receive = self.hook.receive_stock if self.feed_kind == "stock" else self.hook.receive_price
         return receive(
             chunk,
@@ -543,3 +550,16 @@ def _parse_items(value: Any, task_id: str) -> list[Any]:
     if not isinstance(value, (list, tuple)):
         raise MircateConfigError(f"{task_id}: items must be a list of dicts, got {type(value).__name__}.")
     return list(value)
+
+
+def _check_item_fields(item_fields: Mapping[str, str] | None, task_id: str) -> dict[str, str]:
+    if item_fields is None:
+        return {}
+    if not isinstance(item_fields, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) and value for key, value in item_fields.items()
+    ):
+        raise MircateConfigError(
+            f"Task {task_id!r}: item_fields={item_fields!r} is invalid. Give a dict from field names to "
+            'live field names, such as {"quantity": "stock"}.'
+        )
+    return dict(item_fields)

@@ -631,3 +631,22 @@ def test_example_dag_sends_and_archives_drop(mircate_emulator, tmp_path: Path) -
     assert sorted(p.name for p in drop.iterdir()) == []
     archived = sorted(p.name for p in (tmp_path / "drop" / "archive").rglob("*.csv"))
     assert archived == ["prices.csv", "stock.csv"]
+
+
+def test_item_fields_rename_body_fields(merchant, tmp_path: Path) -> None:
+    items = [{"sku": "S1", "quantity": 4, "warehouse": "IST"}]
+    operator = stock_operator(tmp_path, items=items, item_fields={"quantity": "stockLevel"})
+
+    operator.execute(make_context("push_stock"))
+    merchant.wait_for_batches()
+
+    # The emulator knows the field as quantity, so the renamed field reaches it and fails the item.
+    batch = next(iter(merchant.state.batches.values()))
+    assert batch["failed"] == 1
+    assert "quantity" in batch["errors"][0]["message"]
+    assert merchant.state.stock == {}
+
+
+def test_item_fields_must_map_names(tmp_path: Path) -> None:
+    with pytest.raises(MircateConfigError, match="item_fields"):
+        stock_operator(tmp_path, items=[{"sku": "S1", "quantity": 1}], item_fields={"quantity": ""})
