@@ -13,6 +13,7 @@ from airflow_provider_mircate.hooks.base import MircateBaseHook
 from airflow_provider_mircate.hooks.retry import (
     FailureKind,
     RetryMode,
+    rename_status_fields,
 )
 from airflow_provider_mircate.hooks.settings import MircateConnectionSettings
 
@@ -137,6 +138,7 @@ class MircateAsyncHook(MircateBaseHook):
         id_field: str = "batchId",
         api_class: str | None = None,
         http_method: str | None = None,
+        status_fields: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Return the status dict of one batch; the async twin of ``MircateHook.check_batch_status``."""
         await self.load_settings()
@@ -144,4 +146,4 @@ class MircateAsyncHook(MircateBaseHook):
             batch_id, id_field=id_field, api_class=api_class, http_method=http_method
         )
         answer = await self.call(method, api_class=api_class, http_method=verb, **kwargs)
-        return answer or {}
+        return rename_status_fields(answer or {}, status_fields)

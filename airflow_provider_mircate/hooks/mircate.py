@@ -13,6 +13,7 @@ from airflow_provider_mircate.exceptions import (
     MircateValidationError,
 )
 from airflow_provider_mircate.hooks.merchant import MAX_BULK_ITEMS, MircateMerchantMethods
+from airflow_provider_mircate.hooks.retry import rename_status_fields
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -198,6 +199,7 @@ class MircateHook(MircateMerchantMethods):
         id_field: str = "batchId",
         api_class: str | None = None,
         http_method: str | None = None,
+        status_fields: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """
         Return ``{batchId, status, total, processed, failed, errors}`` for one batch.
@@ -208,7 +210,7 @@ class MircateHook(MircateMerchantMethods):
             batch_id, id_field=id_field, api_class=api_class, http_method=http_method
         )
         answer = self.call(method, api_class=api_class, http_method=verb, **kwargs)
-        return answer or {}
+        return rename_status_fields(answer or {}, status_fields)
 
     def delete_product(self, product_id: str) -> Any:
         """Delete one product or product model by sku or code."""

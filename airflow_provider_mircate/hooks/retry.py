@@ -7,6 +7,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -209,3 +210,19 @@ def without_query(url: str) -> str:
     """Drop the query and fragment, which may carry a signature, from a URL shown in logs and errors."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def rename_status_fields(answer: Any, status_fields: Mapping[str, str] | None) -> Any:
+    """
+    Return a batch status answer with its fields renamed to the names this provider reads.
+
+    :param status_fields: a map from the provider's field names (``status``, ``total`` ...) to the
+        live API's; a field the answer lacks is left alone.
+    """
+    if not status_fields or not isinstance(answer, dict):
+        return answer
+    renamed = dict(answer)
+    for ours, theirs in status_fields.items():
+        if theirs in renamed and theirs != ours:
+            renamed[ours] = renamed.pop(theirs)
+    return renamed

@@ -107,6 +107,9 @@ class MircateMerchantFeedOperator(BaseOperator):
     :param fail_on_item_errors: fail when a finished batch reports failed items.
     :param status_method: the API method that returns a batch status.
     :param batch_id_field: the name of the batch id in the status request.
+    :param status_fields: the live names of the status answer's fields, keyed by the names read here
+        (``batchId``, ``status``, ``total``, ``processed``, ``failed``, ``errors``), for example
+        ``{"status": "state"}``; those names are assumed.
     :param success_states: batch status names that mean success (default ``["DONE"]``).
     :param failure_states: batch status names that mean failure (default ``["FAILED"]``).
     :param running_states: batch status names that mean still running (default ``["PENDING", "RUNNING"]``).
@@ -159,6 +162,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         fail_on_item_errors: bool = True,
         status_method: str = "checkBatchStatus",
         batch_id_field: str = "batchId",
+        status_fields: Mapping[str, str] | None = None,
         success_states: Iterable[str] | None = None,
         failure_states: Iterable[str] | None = None,
         running_states: Iterable[str] | None = None,
@@ -198,6 +202,7 @@ class MircateMerchantFeedOperator(BaseOperator):
         self.fail_on_item_errors = fail_on_item_errors
         self.status_method = status_method
         self.batch_id_field = batch_id_field
+        self.status_fields = dict(status_fields or {})
         self.states = BatchStates.build(success_states, failure_states, running_states)
         self.checkpoint_path = checkpoint_path
         self.checkpoint_conn_id = checkpoint_conn_id
@@ -425,6 +430,7 @@ class MircateMerchantFeedOperator(BaseOperator):
             fail_on_item_errors=self.fail_on_item_errors,
             status_method=self.status_method,
             batch_id_field=self.batch_id_field,
+            status_fields=self.status_fields,
             api_class=MERCHANT_API_CLASS,
             http_method="GET",
             **self.states.as_lists(),
@@ -441,6 +447,7 @@ class MircateMerchantFeedOperator(BaseOperator):
                 fail_on_item_errors=self.fail_on_item_errors,
                 status_method=self.status_method,
                 batch_id_field=self.batch_id_field,
+                status_fields=self.status_fields,
                 states=self.states,
                 api_class=MERCHANT_API_CLASS,
                 http_method="GET",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -96,6 +96,9 @@ class MircateUpsertProductOperator(BaseOperator):
         if the input has attributes.
     :param bulk_method: the API method of a bulk upsert.
     :param batch_id_field: the name of the batch id in bulk answers and status requests.
+    :param status_fields: the live names of the status answer's fields, keyed by the names read here
+        (``batchId``, ``status``, ``total``, ``processed``, ``failed``, ``errors``), for example
+        ``{"status": "state"}``; those names are assumed.
     :param status_method: the API method that returns a batch status.
     :param progress_every: products between two progress lines while sending.
     """
@@ -136,6 +139,7 @@ class MircateUpsertProductOperator(BaseOperator):
         attribute_types: dict[str, Any] | None = None,
         bulk_method: str = "bulkProductUpsert",
         batch_id_field: str = "batchId",
+        status_fields: Mapping[str, str] | None = None,
         status_method: str = "checkBatchStatus",
         progress_every: int = 5000,
         **kwargs: Any,
@@ -163,6 +167,7 @@ class MircateUpsertProductOperator(BaseOperator):
         self.attribute_types = attribute_types
         self.bulk_method = bulk_method
         self.batch_id_field = batch_id_field
+        self.status_fields = dict(status_fields or {})
         self.status_method = status_method
         self.progress_every = progress_every
         self._catalog: Any = _NOT_LOADED
@@ -350,6 +355,7 @@ class MircateUpsertProductOperator(BaseOperator):
             fail_on_item_errors=self.fail_on_item_errors,
             status_method=self.status_method,
             batch_id_field=self.batch_id_field,
+            status_fields=self.status_fields,
         )
         self.defer(trigger=trigger, method_name="execute_complete", kwargs={"result": dict(result)})
 
@@ -363,6 +369,7 @@ class MircateUpsertProductOperator(BaseOperator):
                 fail_on_item_errors=self.fail_on_item_errors,
                 status_method=self.status_method,
                 batch_id_field=self.batch_id_field,
+                status_fields=self.status_fields,
                 log=self.log,
             )
         except MircateBatchFailedError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,9 @@ class MircateBatchStatusSensor(BaseSensorOperator):
     :param error_report_conn_id: the connection of the error report's object store.
     :param status_method: the API method that returns a batch status.
     :param batch_id_field: the name of the batch id in the status request.
+    :param status_fields: the live names of the status answer's fields, keyed by the names read here
+        (``batchId``, ``status``, ``total``, ``processed``, ``failed``, ``errors``), for example
+        ``{"status": "state"}``; those names are assumed.
     :param api_class: the class segment of the URL, ``MerchantAPI`` for merchant feed batches; the
         connection decides when ``None``.
     :param http_method: the verb of the status request; GET for ``MerchantAPI``, else POST, when ``None``.
@@ -97,6 +100,7 @@ class MircateBatchStatusSensor(BaseSensorOperator):
         error_report_conn_id: str | None = None,
         status_method: str = "checkBatchStatus",
         batch_id_field: str = "batchId",
+        status_fields: Mapping[str, str] | None = None,
         api_class: str | None = None,
         http_method: str | None = None,
         success_states: Iterable[str] | None = None,
@@ -113,6 +117,7 @@ class MircateBatchStatusSensor(BaseSensorOperator):
         self.error_report_conn_id = error_report_conn_id
         self.status_method = status_method
         self.batch_id_field = batch_id_field
+        self.status_fields = dict(status_fields or {})
         self.api_class = api_class
         self.http_method = http_method
         self.states = BatchStates.build(success_states, failure_states, running_states)
@@ -166,6 +171,7 @@ class MircateBatchStatusSensor(BaseSensorOperator):
             batch_id,
             method=self.status_method,
             id_field=self.batch_id_field,
+            status_fields=self.status_fields,
             api_class=self.api_class,
             http_method=self.http_method,
         )
@@ -205,6 +211,7 @@ class MircateBatchStatusSensor(BaseSensorOperator):
             fail_on_item_errors=self.fail_on_item_errors,
             status_method=self.status_method,
             batch_id_field=self.batch_id_field,
+            status_fields=self.status_fields,
             api_class=self.api_class,
             http_method=self.http_method,
             **self.states.as_lists(),

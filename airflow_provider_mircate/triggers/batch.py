@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -49,6 +49,9 @@ class MircateBatchStatusTrigger(BaseTrigger):
     :param fail_on_item_errors: fire ``failed`` when a finished batch reports failed items.
     :param status_method: the API method that returns a batch status.
     :param batch_id_field: the name of the batch id in the status request.
+    :param status_fields: the live names of the status answer's fields, keyed by the names read here
+        (``batchId``, ``status``, ``total``, ``processed``, ``failed``, ``errors``), for example
+        ``{"status": "state"}``; those names are assumed.
     :param api_class: the class segment of the URL; the connection decides when ``None``.
     :param http_method: the HTTP verb of the status request; GET for ``MerchantAPI``, else POST, when ``None``.
     :param success_states: status names that mean success (default ``["DONE"]``).
@@ -70,6 +73,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
         fail_on_item_errors: bool = True,
         status_method: str = "checkBatchStatus",
         batch_id_field: str = "batchId",
+        status_fields: Mapping[str, str] | None = None,
         api_class: str | None = None,
         http_method: str | None = None,
         success_states: Iterable[str] | None = None,
@@ -85,6 +89,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
         self.fail_on_item_errors = fail_on_item_errors
         self.status_method = status_method
         self.batch_id_field = batch_id_field
+        self.status_fields = dict(status_fields or {})
         self.api_class = api_class
         self.http_method = http_method
         self.states = BatchStates.build(success_states, failure_states, running_states)
@@ -103,6 +108,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
                 "fail_on_item_errors": self.fail_on_item_errors,
                 "status_method": self.status_method,
                 "batch_id_field": self.batch_id_field,
+                "status_fields": dict(self.status_fields),
                 "api_class": self.api_class,
                 "http_method": self.http_method,
                 "request_retries": self.request_retries,
@@ -171,6 +177,7 @@ class MircateBatchStatusTrigger(BaseTrigger):
                 batch_id,
                 method=self.status_method,
                 id_field=self.batch_id_field,
+                status_fields=self.status_fields,
                 api_class=self.api_class,
                 http_method=self.http_method,
             )

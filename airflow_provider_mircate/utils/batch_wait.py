@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mircate.exceptions import MircateBatchFailedError, MircateTimeoutError
@@ -21,6 +22,7 @@ def wait_for_batches(
     fail_on_item_errors: bool,
     status_method: str = "checkBatchStatus",
     batch_id_field: str = "batchId",
+    status_fields: Mapping[str, str] | None = None,
     states: BatchStates | None = None,
     api_class: str | None = None,
     http_method: str | None = None,
@@ -49,6 +51,7 @@ def wait_for_batches(
                     batch_id,
                     method=status_method,
                     id_field=batch_id_field,
+                    status_fields=status_fields,
                     api_class=api_class,
                     http_method=http_method,
                 )

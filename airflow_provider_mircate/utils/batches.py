@@ -22,8 +22,8 @@ FAILED = "FAILED"
 
 # NOTE: only RUNNING, DONE and FAILED are seen in the old import jobs; PENDING and the grouping of the live
 # batch statuses are assumed. Every caller takes success_states, failure_states and running_states.
-# The answer's field names (status, total, processed, failed, errors[{sku, message}]) are assumed too and
-# are not yet parameters; confirm them against a live account.
+# The answer's field names (status, total, processed, failed, errors) are assumed too; every caller takes
+# status_fields to map them to the live names. The item errors' own shape ({sku, message}) is fixed.
 DEFAULT_SUCCESS_STATES: frozenset[str] = frozenset({DONE})
 DEFAULT_FAILURE_STATES: frozenset[str] = frozenset({FAILED})
 DEFAULT_RUNNING_STATES: frozenset[str] = frozenset({PENDING, RUNNING})
