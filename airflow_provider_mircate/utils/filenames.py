@@ -51,6 +51,10 @@ def check_name_component(name: object, *, label: str = "filename") -> str:
         raise UnsafeFilenameError(f"{label} {name!r} contains a path separator")
     if name in (".", ".."):
         raise UnsafeFilenameError(f"{label} {name!r} is a relative path reference")
+    if ":" in name:
+        # fsspec reads "proto://" and "proto::" as a protocol or a chain of file systems, so a colon could
+        # send the object to another store; Mircate image filenames never contain one.
+        raise UnsafeFilenameError(f"{label} {name!r} contains ':', which object storage paths reserve")
     for char in name:
         if unicodedata.category(char) in REJECTED_CATEGORIES:
             raise UnsafeFilenameError(f"{label} {name!r} contains the control character {char!r}")

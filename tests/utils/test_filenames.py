@@ -38,6 +38,9 @@ UNSAFE_NAMES = [
     ("a\u2028b.png", "control character"),
     ("x" * 252 + ".png", "bytes long"),
     ("é" * 128, "bytes long"),
+    ("A0::", "contains ':'"),
+    ("s3:x.png", "contains ':'"),
+    ("memory::x.png", "contains ':'"),
 ]
 
 
