@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_mircate.compat import conf
 from airflow_provider_mircate.exceptions import (
     MircateBatchFailedError,
     MircateConfigError,
@@ -40,11 +41,6 @@ from airflow_provider_mircate.utils.product_scan import ON_DUPLICATE, DuplicateK
 from airflow_provider_mircate.utils.progress import ProgressLog
 from airflow_provider_mircate.utils.records import Row, csv_header, iter_memory, iter_rows, open_source
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # Airflow 3.1 keeps the configuration in the core package only.
-    from airflow.configuration import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

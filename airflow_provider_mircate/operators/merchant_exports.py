@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_mircate.compat import conf
 from airflow_provider_mircate.exceptions import MircateConfigError, MircateError, MircateTimeoutError
 from airflow_provider_mircate.hooks.mircate import MircateHook
 from airflow_provider_mircate.operators.merchant import DEFAULT_MERCHANT_CONN_ID, MERCHANT_API_CLASS
@@ -26,11 +27,6 @@ from airflow_provider_mircate.utils.filenames import (
     object_path_under,
 )
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # Airflow 3.1 keeps the configuration in the core package only.
-    from airflow.configuration import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_mircate.compat import conf
 from airflow_provider_mircate.exceptions import (
     MircateBatchFailedError,
     MircateConfigError,
@@ -27,11 +28,6 @@ from airflow_provider_mircate.utils.product_scan import ProductScanner, ScanResu
 from airflow_provider_mircate.utils.progress import ProgressLog
 from airflow_provider_mircate.utils.records import Row, iter_memory, iter_product_records, open_source
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # Airflow 3.1 keeps the configuration in the core package only.
-    from airflow.configuration import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
 
+from airflow_provider_mircate.compat import AirflowSensorTimeout, AirflowSkipException, conf
 from airflow_provider_mircate.exceptions import (
     MircateBatchFailedError,
     MircateConnectionError,
@@ -29,16 +30,6 @@ from airflow_provider_mircate.utils.batches import (
     normalize_batch_ids,
 )
 from airflow_provider_mircate.utils.storage import atomic_writer, to_object_path
-
-try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-except ImportError:  # Airflow 3.1 defines them in the core package only.
-    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore[no-redef,unused-ignore]
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # Airflow 3.1 keeps the configuration in the core package only.
-    from airflow.configuration import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
