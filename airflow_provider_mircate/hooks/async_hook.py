@@ -22,8 +22,8 @@ class MircateAsyncHook(MircateBaseHook):
     """
     Call the Mircate API from an event loop with ``httpx.AsyncClient``.
 
-    Use :meth:`load_settings` (or ``async with``) before the first call: it reads the connection in a
-    worker thread, so the event loop never blocks on the metadata database or a secrets backend.
+    The first call (or :meth:`load_settings`, or ``async with``) reads the connection with
+    ``aget_connection``, so the event loop does not block on the metadata database or a secrets backend.
 
     :param mircate_conn_id: the id of a connection of type ``mircate``.
     :param settings: ready settings that replace the connection lookup.

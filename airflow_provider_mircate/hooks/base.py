@@ -132,7 +132,7 @@ class MircateBaseHook(BaseHook):
         cause: BaseException | None = None,
     ) -> float:
         """
-        Return the wait before retrying a request that got no usable answer, or raise when it may not.
+        Return the wait before retrying a request that got no usable response, or raise when it may not.
 
         :param reason: the short cause logged with the retry (an exception name, ``truncated body``).
         :param detail: the full cause put in the error when no retry is left.
@@ -147,7 +147,7 @@ class MircateBaseHook(BaseHook):
         self, attempt: int, *, status: int, body: bytes, retry_after: str | None, mode: RetryMode, label: str
     ) -> float:
         """
-        Return the wait before retrying a request answered with an error status, or raise its error.
+        Return the wait before retrying a request that returned an error status, or raise its error.
 
         :raises MircateAPIError: the typed error of the status when it is not retried or no retry is left.
         """

@@ -122,7 +122,7 @@ class MircateHook(MircateMerchantMethods):
         Yield every matching product as canonical records, past the result window, once each.
 
         See :func:`airflow_provider_mircate.hooks.slicing.iter_products_sliced` for the slicing and its
-        memory use (about 100 bytes a product).
+        memory use (about 140 bytes a product, measured).
         """
         from airflow_provider_mircate.hooks.slicing import iter_products_sliced
 
@@ -204,7 +204,7 @@ class MircateHook(MircateMerchantMethods):
         """
         Return ``{batchId, status, total, processed, failed, errors}`` for one batch.
 
-        NOTE: the method name and answer shape are assumed; each is a parameter.
+        NOTE: the method name and response shape are assumed, so each is a parameter.
         """
         api_class, verb, kwargs = self.batch_status_request(
             batch_id, id_field=id_field, api_class=api_class, http_method=http_method

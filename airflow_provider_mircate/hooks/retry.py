@@ -174,7 +174,7 @@ def error_from_response(
             **kwargs,
         )
     if status == 404:
-        # NOTE: the live API's 404 texts are not published; a message that starts by naming the account,
+        # NOTE: the live API's 404 texts are not published. A message that starts by naming the account,
         # project, class or method (as the emulator's do) is taken as a setup error, any other as a record.
         lowered = (server_message or "").lower()
         if lowered.startswith(("account", "project", "class", "method", "not found: ")):
@@ -214,7 +214,7 @@ def without_query(url: str) -> str:
 
 def rename_status_fields(answer: Any, status_fields: Mapping[str, str] | None) -> Any:
     """
-    Return a batch status answer with its fields renamed to the names this provider reads.
+    Return a batch status response with its fields renamed to the names this provider reads.
 
     :param status_fields: a map from the provider's field names (``status``, ``total`` ...) to the
         live API's; a field the answer lacks is left alone.

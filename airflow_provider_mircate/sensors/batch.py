@@ -150,7 +150,7 @@ class MircateBatchStatusSensor(BaseSensorOperator):
         return PokeReturnValue(True, evaluation.result())
 
     def _query_unfinished(self, batch_ids: list[str]) -> None:
-        """Query each batch that has no final status yet; finished ones keep their last answer."""
+        """Query each batch that has no final status yet; finished ones keep their last response."""
         for batch_id in batch_ids:
             known = self._statuses.get(batch_id)
             if known is not None and self.states.is_terminal(known.get("status")):

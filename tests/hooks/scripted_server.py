@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 that plays back queued answers, for protocol-level hook tests."""
+"""A real HTTP server on 127.0.0.1 that plays back queued responses, for protocol-level hook tests."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class Answer:
-    """One queued answer: a status with headers and body, or a transport fault."""
+    """One queued response: a status with headers and body, or a transport fault."""
 
     status: int = 200
     body: Any = None
@@ -34,7 +34,7 @@ class Seen:
 
 
 class ScriptedServer:
-    """Answer requests from a queue; when the queue is empty, answer ``default``."""
+    """Respond to requests from a queue, and with ``default`` when the queue is empty."""
 
     def __init__(self) -> None:
         self.answers: deque[Answer] = deque()

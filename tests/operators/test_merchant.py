@@ -640,7 +640,7 @@ def test_item_fields_rename_body_fields(merchant, tmp_path: Path) -> None:
     operator.execute(make_context("push_stock"))
     merchant.wait_for_batches()
 
-    # The emulator knows the field as quantity, so the renamed field reaches it and fails the item.
+    # The emulator reads the field as quantity, so the renamed field reaches it and fails the item.
     batch = next(iter(merchant.state.batches.values()))
     assert batch["failed"] == 1
     assert "quantity" in batch["errors"][0]["message"]
